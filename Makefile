@@ -1,0 +1,50 @@
+# AI Provider Service. `make run` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/lock.txt
+AI_PROVIDER_PORT ?= 8005
+AI_PROVIDER_HOST ?= 127.0.0.1
+export AI_PROVIDER_PORT
+
+.PHONY: run test lint check venv lock migrate demo emulator clean help
+
+help:
+	@echo "make run     start the service on :$(AI_PROVIDER_PORT) (SQLite + local memory by default)"
+	@echo "make test    run the whole test suite"
+	@echo "make lint    ruff"
+	@echo "make lock    re-pin requirements/lock.txt from pyproject.toml (needs uv)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(LOCK)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	touch $@
+
+lock:
+	uv pip compile pyproject.toml --group dev --python-version 3.11 --generate-hashes -o $(LOCK)
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py sync_providers
+
+run: migrate
+	$(BIN)/uvicorn aiprovider_site.asgi:application --host $(AI_PROVIDER_HOST) --port $(AI_PROVIDER_PORT) \
+		--no-access-log --log-level warning
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3*

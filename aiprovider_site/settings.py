@@ -1,0 +1,235 @@
+"""Settings for AI Provider Service, read from the environment only.
+
+Production differs from development only by environment values. With no `DATABASE_URL` and no
+`REDIS_URL` the service runs on SQLite and local memory in one process (the embedded default).
+"""
+
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import environ
+
+from aiprovider_site.logging import configure_structlog, logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+ENV_FILE = Path(os.environ.get("AI_PROVIDER_ENV_FILE", BASE_DIR / ".env"))
+if ENV_FILE.is_file():
+    # Values already in the process environment win over the file.
+    env.read_env(ENV_FILE, overwrite=False)
+
+SERVICE_NAME = "ai-provider-service"
+SERVICE_VERSION = "0.1.0"
+
+DEVELOPMENT_MODE = env.bool("DEVELOPMENT_MODE", default=True)
+DEBUG = env.bool("DEBUG", default=DEVELOPMENT_MODE)
+AI_PROVIDER_PORT = env.int("AI_PROVIDER_PORT", default=8005)
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_PROMPTS = env.bool("LOG_PROMPTS", default=False)
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEVELOPMENT_MODE:
+        # SystemExit with a message: one line on stderr, no traceback, exit status 1.
+        raise SystemExit(
+            "ai-provider: SECRET_KEY must be set when DEVELOPMENT_MODE is false (production mode)"
+        )
+    # Development only: a fixed, clearly marked key so sessions survive restarts.
+    SECRET_KEY = "development-only-insecure-key-do-not-use-in-production-0123456789"
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["*"] if DEVELOPMENT_MODE else ["localhost", "127.0.0.1", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "providers",
+    "routing",
+    "access",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "aiprovider_site.middleware.RequestIdMiddleware",
+    "aiprovider_site.middleware.ApiErrorEnvelopeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "aiprovider_site.urls"
+WSGI_APPLICATION = "aiprovider_site.wsgi.application"
+ASGI_APPLICATION = "aiprovider_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+VAR_DIR = Path(env.str("AI_PROVIDER_VAR_DIR", default=str(BASE_DIR / "var")))
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'aiprovider.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Writers queue instead of failing with "database is locked" under concurrent async requests.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, Celery --------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "aip",
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aip"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+# Without Redis there is no broker to hand work to: tasks run in process.
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Providers ------------------------------------------------------------------------------------
+# Provider API keys stay in the environment: the catalogue stores only the NAME of the variable
+# (`Provider.api_key_env`), and the adapters read the value when they build a client.
+PROVIDER_CATALOGUE_PATH = Path(
+    env.str("AI_PROVIDER_CATALOGUE", default=str(BASE_DIR / "config" / "ai-provider" / "ai-provider.yml"))
+)
+
+
+def _provider_overrides(environ_: dict[str, str]) -> tuple[dict[str, int], dict[str, Decimal]]:
+    """`<PROVIDER>_MAX_TOKENS` and `<PROVIDER>_COST_PER_TOKEN`, keyed by lower-case provider name."""
+    max_tokens: dict[str, int] = {}
+    cost_per_token: dict[str, Decimal] = {}
+    for name, value in environ_.items():
+        if name.endswith("_MAX_TOKENS") and value.strip():
+            try:
+                max_tokens[name.removesuffix("_MAX_TOKENS").lower()] = int(value)
+            except ValueError as exc:
+                raise environ.ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+        elif name.endswith("_COST_PER_TOKEN") and value.strip():
+            try:
+                cost_per_token[name.removesuffix("_COST_PER_TOKEN").lower()] = Decimal(value)
+            except InvalidOperation as exc:
+                raise environ.ImproperlyConfigured(f"{name} must be a decimal number, got {value!r}") from exc
+    return max_tokens, cost_per_token
+
+
+PROVIDER_MAX_TOKENS, PROVIDER_COST_PER_TOKEN = _provider_overrides(dict(os.environ))
+
+# --- API ------------------------------------------------------------------------------------------
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "aiprovider_site.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI Provider Service",
+    "DESCRIPTION": (
+        "An LLM gateway in front of OpenAI, Anthropic, Google Gemini and DeepSeek: routing, failover, "
+        "response cache, per-key limits and cost accounting."
+    ),
+    "VERSION": SERVICE_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Observability --------------------------------------------------------------------------------
+LANGFUSE_HOST = env.str("LANGFUSE_HOST", default="")
+LANGFUSE_PUBLIC_KEY = env.str("LANGFUSE_PUBLIC_KEY", default="")
+LANGFUSE_SECRET_KEY = env.str("LANGFUSE_SECRET_KEY", default="")
+
+LOGGING = logging_config(level=LOG_LEVEL)
+
+# --- Static files, i18n ---------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Without collectstatic (make run in production mode) whitenoise serves straight from the finders.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MANIFEST_STRICT = False
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security -------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if not DEVELOPMENT_MODE:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Health probes from orchestrators and load balancers speak plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^status$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+
+configure_structlog(level=LOG_LEVEL)

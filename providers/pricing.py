@@ -1,0 +1,54 @@
+"""Default model prices from the genai-prices package's bundled data (no network)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+from genai_prices.data_snapshot import get_snapshot
+
+# Our provider names -> genai-prices provider ids, where they differ.
+GENAI_PRICES_PROVIDER_IDS = {"google": "google", "gemini": "google"}
+
+
+@dataclass(frozen=True)
+class ModelPrices:
+    input_per_1m: Decimal
+    output_per_1m: Decimal
+    cached_input_per_1m: Decimal | None
+    context_window: int | None
+    source: str
+
+
+def _base(price) -> Decimal | None:
+    """A flat price, or the base tier of a tiered one (tiers start at very long prompts)."""
+    if price is None:
+        return None
+    return Decimal(str(getattr(price, "base", price)))
+
+
+def default_model_prices(*, provider_name: str, model_name: str) -> ModelPrices | None:
+    """The bundled genai-prices entry for a model, or None when the package does not know it."""
+    provider_id = GENAI_PRICES_PROVIDER_IDS.get(provider_name, provider_name)
+    try:
+        _provider, info = get_snapshot().find_provider_model(model_name, None, provider_id, None)
+    except LookupError:
+        return None
+    prices = info.get_prices(timezone.now())
+    input_price = _base(getattr(prices, "input_mtok", None))
+    output_price = _base(getattr(prices, "output_mtok", None))
+    if input_price is None or output_price is None:
+        return None
+    return ModelPrices(
+        input_per_1m=input_price,
+        output_per_1m=output_price,
+        cached_input_per_1m=_base(getattr(prices, "cache_read_mtok", None)),
+        context_window=info.context_window,
+        source="genai-prices",
+    )
+
+
+def prices_from_cost_per_token(cost_per_token: Decimal) -> ModelPrices:
+    per_1m = cost_per_token * 1_000_000
+    return ModelPrices(
+        input_per_1m=per_1m, output_per_1m=per_1m, cached_input_per_1m=None, context_window=None, source="env"
+    )
