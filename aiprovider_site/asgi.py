@@ -18,6 +18,12 @@ def on_shutdown(hook) -> None:
     _shutdown_hooks.append(hook)
 
 
+def _register_default_hooks() -> None:
+    from aiprovider_site.shared_state import shared_state_aclose
+
+    on_shutdown(shared_state_aclose)
+
+
 async def application(scope, receive, send):
     if scope["type"] != "lifespan":
         return await django_application(scope, receive, send)
@@ -33,3 +39,6 @@ async def application(scope, receive, send):
                     logging.getLogger(__name__).exception("shutdown hook failed")
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+_register_default_hooks()

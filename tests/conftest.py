@@ -1,6 +1,7 @@
 """Suite-wide fixtures, and a guard that fails any connection beyond 127.0.0.1."""
 
 import ipaddress
+import os
 import socket
 
 import pytest
@@ -59,5 +60,28 @@ def _clear_cache():
     """Each test starts with an empty cache (local memory, or the CI Redis database)."""
     from django.core.cache import cache
 
+    from aiprovider_site.shared_state import shared_state_reset_for_tests
+
     cache.clear()
+    shared_state_reset_for_tests()
     yield
+
+
+def redis_test_url() -> str | None:
+    """The Redis the suite may use: REDIS_URL in CI, else a local server if one answers."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return "redis://127.0.0.1:6379/15"
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def redis_url():
+    url = redis_test_url()
+    if url is None:
+        pytest.skip("no Redis on 127.0.0.1:6379 and REDIS_URL is not set")
+    return url
