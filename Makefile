@@ -31,6 +31,8 @@ migrate: venv
 	$(BIN)/python manage.py sync_providers
 
 run: migrate
+	@# Development mode: creates (once) and prints an API key with a curl example. Production: no-op.
+	$(BIN)/python manage.py ensure_dev_key
 	$(BIN)/uvicorn aiprovider_site.asgi:application --host $(AI_PROVIDER_HOST) --port $(AI_PROVIDER_PORT) \
 		--no-access-log --log-level warning
 

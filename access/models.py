@@ -1,4 +1,16 @@
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+class ApiKeyScope(models.TextChoices):
+    """What a key may do beyond completions (which every active key may request)."""
+
+    ANALYTICS = "analytics", "Analytics and metrics endpoints"
+
+
+def _validate_names(value, *, field: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError({field: "Must be a JSON list of non-empty strings."})
 
 
 class ApiKey(models.Model):
@@ -21,7 +33,16 @@ class ApiKey(models.Model):
         blank=True,
         help_text="USD per calendar month; empty: none.",
     )
-    allowed_models = models.JSONField(default=list, blank=True, help_text="Model names; empty: all.")
+    allowed_models = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Model names or aliases from the catalogue, as a JSON list; empty: all models.",
+    )
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Extra permissions, as a JSON list, e.g. ["analytics"]; empty: completions only.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
@@ -31,3 +52,12 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def clean(self) -> None:
+        _validate_names(self.allowed_models, field="allowed_models")
+        _validate_names(self.scopes, field="scopes")
+        unknown = sorted(set(self.scopes) - set(ApiKeyScope.values))
+        if unknown:
+            raise ValidationError(
+                {"scopes": f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(ApiKeyScope.values)}."}
+            )

@@ -1,10 +1,22 @@
-"""Client API keys: creation and hashing. The secret is returned once and never stored."""
+"""Client API keys: creation, hashing, revocation. The secret is returned once and never stored."""
 
 import hashlib
 import secrets
+import threading
+import time
 from decimal import Decimal
 
+import redis
+import structlog
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from access.key_cache import redis_sync_client
 from access.models import ApiKey
+from aiprovider_site.shared_state import KEY_PREFIX as STATE_PREFIX
+
+logger = structlog.get_logger(__name__)
 
 KEY_PREFIX = "aip_"
 VISIBLE_PREFIX_LENGTH = 12
@@ -33,6 +45,7 @@ def api_key_create(
     tpm_limit: int | None = None,
     monthly_budget_usd: Decimal | None = None,
     allowed_models: list[str] | None = None,
+    scopes: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     api_key = ApiKey(
         name=name,
@@ -40,8 +53,59 @@ def api_key_create(
         tpm_limit=tpm_limit,
         monthly_budget_usd=monthly_budget_usd,
         allowed_models=allowed_models or [],
+        scopes=scopes or [],
     )
     secret = api_key_assign_secret(api_key=api_key)
     api_key.full_clean()
     api_key.save()
     return api_key, secret
+
+
+def api_key_rotate(*, api_key: ApiKey) -> str:
+    """A new secret for an existing key; the old one stops working. Returns the new secret."""
+    secret = api_key_assign_secret(api_key=api_key)
+    api_key.save(update_fields=["prefix", "secret_sha256"])
+    return secret
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    """Deactivate a key; every worker refuses it within about a second (see `access.key_cache`)."""
+    api_key.active = False
+    api_key.save(update_fields=["active"])
+
+
+_touched: dict[int, float] = {}
+_touched_lock = threading.Lock()
+
+
+def api_key_touch(*, key_id: int) -> None:
+    """Record that a key was used: at most one UPDATE per key and `ACCESS_LAST_USED_INTERVAL_S`,
+    fleet-wide when Redis is configured (a SET NX lock), per process otherwise.
+
+    Runs in the authentication thread, never on the event loop; `update()` sends no signal, so it
+    does not invalidate the key cache.
+    """
+    interval = settings.ACCESS_LAST_USED_INTERVAL_S
+    now = time.monotonic()
+    with _touched_lock:
+        if now - _touched.get(key_id, float("-inf")) < interval:
+            return
+        _touched[key_id] = now
+    if settings.REDIS_URL:
+        try:
+            claimed = redis_sync_client(settings.REDIS_URL).set(
+                f"{STATE_PREFIX}access:last-used:{key_id}", "1", nx=True, ex=max(1, int(interval))
+            )
+        except redis.RedisError:
+            claimed = True  # without the lock, each worker writes once a minute: still cheap
+        if not claimed:
+            return
+    try:
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+    except DatabaseError as exc:
+        logger.warning("api_key_touch_failed", api_key_id=key_id, error=str(exc))
+
+
+def api_key_touch_reset_for_tests() -> None:
+    with _touched_lock:
+        _touched.clear()

@@ -6,14 +6,30 @@ import structlog
 
 # Header and field names whose values never reach a log line.
 REDACTED_KEYS = frozenset(
-    {"authorization", "x-api-key", "x-goog-api-key", "api_key", "secret", "password", "cookie"}
+    {
+        "authorization", "x-api-key", "x-goog-api-key", "api_key", "secret", "password", "cookie",
+        # The same headers as keyword arguments and as WSGI/ASGI META names.
+        "x_api_key", "x_goog_api_key", "http_authorization", "http_x_api_key", "http_cookie",
+    }
 )
 
 
+def _redacted(mapping: dict) -> dict:
+    return {
+        key: "[redacted]" if str(key).lower() in REDACTED_KEYS
+        else _redacted(value) if isinstance(value, dict) else value
+        for key, value in mapping.items()
+    }
+
+
 def redact_secrets(_logger, _method, event_dict: dict) -> dict:
+    # Nested too: a logged `headers={...}` keeps its other fields but loses its Authorization.
     for key in list(event_dict):
+        value = event_dict[key]
         if key.lower() in REDACTED_KEYS:
             event_dict[key] = "[redacted]"
+        elif isinstance(value, dict):
+            event_dict[key] = _redacted(value)
     return event_dict
 
 

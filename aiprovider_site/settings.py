@@ -161,6 +161,27 @@ def _provider_overrides(environ_: dict[str, str]) -> tuple[dict[str, int], dict[
 
 PROVIDER_MAX_TOKENS, PROVIDER_COST_PER_TOKEN = _provider_overrides(dict(os.environ))
 
+# Point every provider at the local emulator (development and demos: no keys, no network).
+PROVIDER_EMULATOR_URL = env.str("PROVIDER_EMULATOR_URL", default="")
+CATALOGUE_REFRESH_S = env.float("CATALOGUE_REFRESH_S", default=1.0)
+
+# --- Routing --------------------------------------------------------------------------------------
+ROUTING_STRATEGY = env.str("ROUTING_STRATEGY", default="score")
+ROUTING_DEADLINE_S = env.float("ROUTING_DEADLINE_S", default=120.0)
+ROUTING_BACKOFF_BASE_S = env.float("ROUTING_BACKOFF_BASE_S", default=0.2)
+ROUTING_BACKOFF_MAX_S = env.float("ROUTING_BACKOFF_MAX_S", default=5.0)
+# How stale the routing view of stats, breakers and health may be in one worker.
+ROUTING_STATE_REFRESH_S = env.float("ROUTING_STATE_REFRESH_S", default=1.0)
+BREAKER_FAILURE_RATIO = env.float("BREAKER_FAILURE_RATIO", default=0.5)
+BREAKER_MIN_REQUESTS = env.int("BREAKER_MIN_REQUESTS", default=10)
+BREAKER_COOLDOWN_S = env.float("BREAKER_COOLDOWN_S", default=30.0)
+RESPONSE_CACHE_TTL_S = env.int("RESPONSE_CACHE_TTL_S", default=300)
+RESPONSE_CACHE_MAX_ENTRIES = env.int("RESPONSE_CACHE_MAX_ENTRIES", default=10_000)
+# Usage records are queued and written in batches, off the request path.
+USAGE_FLUSH_BATCH = env.int("USAGE_FLUSH_BATCH", default=500)
+USAGE_FLUSH_INTERVAL_S = env.float("USAGE_FLUSH_INTERVAL_S", default=2.0)
+USAGE_BACKGROUND_WRITER = env.bool("USAGE_BACKGROUND_WRITER", default=True)
+
 # --- API ------------------------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -170,10 +191,25 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "aiprovider_site.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Sync on purpose: adrf runs authentication and permissions in a thread, and plain DRF views
+    # (the API docs) cannot run async ones. A staff session counts only where a view allows it
+    # (access.permissions.HasAnalyticsScope); every other endpoint needs a client key.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasClientKey"],
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- Access (client API keys) ---------------------------------------------------------------------
+# Seconds a key lookup is cached in each process. Changes reach every worker within
+# ACCESS_KEY_VERSION_CHECK_S through a version counter in Redis; this TTL bounds staleness where that
+# path is missing (several processes without Redis, an UPDATE that bypasses the model's signals).
+ACCESS_KEY_CACHE_TTL_S = env.int("ACCESS_KEY_CACHE_TTL_S", default=5)
+ACCESS_KEY_VERSION_CHECK_S = 1.0
+# A key's last_used_at is written at most this often.
+ACCESS_LAST_USED_INTERVAL_S = 60
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI Provider Service",
@@ -231,5 +267,9 @@ if not DEVELOPMENT_MODE:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a commitment for the whole domain (browsers' built-in list, slow to undo),
+        # so it stays an explicit opt-in: with it off, the reminder is not a finding.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 configure_structlog(level=LOG_LEVEL)

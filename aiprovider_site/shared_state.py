@@ -34,6 +34,11 @@ class SharedState(Protocol):
     async def hgetall(self, key: str) -> dict[str, str]: ...
     async def hset(self, key: str, values: dict[str, str], *, ttl_s: int | None = None) -> None: ...
     async def ttl(self, key: str) -> int | None: ...
+    async def hincr_many(self, items: list[tuple[str, dict[str, float], int | None]]) -> None: ...
+    async def hgetall_many(self, keys: list[str]) -> list[dict[str, str]]: ...
+    async def extend_deadline(self, key: str, member: str, deadline: float) -> float: ...
+    async def deadlines(self, key: str) -> dict[str, float]: ...
+    async def remove_deadline(self, key: str, member: str) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -122,6 +127,30 @@ class MemoryState:
                 return None
             return max(0, int(self._expires[key] - time.monotonic() + 0.999))
 
+    async def hincr_many(self, items: list[tuple[str, dict[str, float], int | None]]) -> None:
+        for key, amounts, ttl_s in items:
+            await self.hincr(key, amounts, ttl_s=ttl_s)
+
+    async def hgetall_many(self, keys: list[str]) -> list[dict[str, str]]:
+        return [await self.hgetall(key) for key in keys]
+
+    async def extend_deadline(self, key: str, member: str, deadline: float) -> float:
+        with self._lock:
+            if not self._live(key):
+                self._values[key] = {}
+            table = self._values[key]
+            table[member] = max(float(table.get(member, 0.0)), deadline)
+            return table[member]
+
+    async def deadlines(self, key: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self._values[key]) if self._live(key) else {}
+
+    async def remove_deadline(self, key: str, member: str) -> None:
+        with self._lock:
+            if self._live(key):
+                self._values[key].pop(member, None)
+
     async def aclose(self) -> None:
         return None
 
@@ -203,6 +232,37 @@ class RedisState:
         value = await self._redis.ttl(KEY_PREFIX + key)
         return value if value is not None and value >= 0 else None
 
+    async def hincr_many(self, items: list[tuple[str, dict[str, float], int | None]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, amounts, ttl_s in items:
+                for field, amount in amounts.items():
+                    pipe.hincrbyfloat(KEY_PREFIX + key, field, amount)
+                if ttl_s is not None:
+                    pipe.expire(KEY_PREFIX + key, ttl_s, nx=True)
+            await pipe.execute()
+
+    async def hgetall_many(self, keys: list[str]) -> list[dict[str, str]]:
+        if not keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(KEY_PREFIX + key)
+            return await pipe.execute()
+
+    async def extend_deadline(self, key: str, member: str, deadline: float) -> float:
+        """ZADD GT: a deadline only ever moves later, atomically, whoever writes it."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(KEY_PREFIX + key, {member: deadline}, gt=True)
+            pipe.zscore(KEY_PREFIX + key, member)
+            _, score = await pipe.execute()
+        return float(score)
+
+    async def deadlines(self, key: str) -> dict[str, float]:
+        return {m: float(s) for m, s in await self._redis.zrange(KEY_PREFIX + key, 0, -1, withscores=True)}
+
+    async def remove_deadline(self, key: str, member: str) -> None:
+        await self._redis.zrem(KEY_PREFIX + key, member)
+
     @property
     def client(self):
         """The raw client, for the few callers that need a pipeline or a script of their own."""
@@ -214,6 +274,27 @@ class RedisState:
 
 
 _memory_state = MemoryState()
+_sync_redis = None
+
+
+def sync_redis():
+    """A blocking Redis client for sync code (signal handlers, Celery tasks); thread-safe."""
+    global _sync_redis
+    if _sync_redis is None:
+        from redis import Redis
+
+        _sync_redis = Redis.from_url(settings.REDIS_URL, decode_responses=True, health_check_interval=30)
+    return _sync_redis
+
+
+def shared_state_sync_incr(key: str) -> int:
+    """INCR from sync code, on the same store the async side reads."""
+    if not settings.REDIS_URL:
+        with _memory_state._lock:
+            value = int(_memory_state._values.get(key, 0)) + 1 if _memory_state._live(key) else 1
+            _memory_state._values[key] = value
+            return value
+    return int(sync_redis().incr(KEY_PREFIX + key))
 _redis_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisState] = weakref.WeakKeyDictionary()
 
 

@@ -1,3 +1,4 @@
+import uuid
 from decimal import Decimal
 
 from django.db import models
@@ -14,6 +15,8 @@ class UsageRecord(models.Model):
     """One completion request and what it cost. Provider and model are kept as names so the
     record outlives catalogue changes."""
 
+    # Written once per accepted request; a replayed queue entry hits this unique key and is skipped.
+    record_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     request_id = models.CharField(max_length=128, db_index=True)
     api_key = models.ForeignKey(
         "access.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_records"

@@ -52,3 +52,35 @@ def prices_from_cost_per_token(cost_per_token: Decimal) -> ModelPrices:
     return ModelPrices(
         input_per_1m=per_1m, output_per_1m=per_1m, cached_input_per_1m=None, context_window=None, source="env"
     )
+
+
+PER_MILLION = Decimal(1_000_000)
+
+
+def completion_cost(
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    input_per_1m: Decimal | None,
+    output_per_1m: Decimal | None,
+    cached_input_per_1m: Decimal | None,
+    fallback_cost_per_token: Decimal | None,
+) -> Decimal:
+    """USD for one completion. Prompt tokens include the cached ones, which are billed at the
+    cached-input price when the catalogue has one. Without catalogue prices the provider's
+    `<PROVIDER>_COST_PER_TOKEN` prices every token; without that either, the cost is 0."""
+    if input_per_1m is None or output_per_1m is None:
+        if fallback_cost_per_token is None:
+            return Decimal("0")
+        return (Decimal(prompt_tokens + completion_tokens) * fallback_cost_per_token).quantize(
+            Decimal("1e-8")
+        )
+    cached = min(cached_tokens, prompt_tokens)
+    cached_price = cached_input_per_1m if cached_input_per_1m is not None else input_per_1m
+    total = (
+        Decimal(prompt_tokens - cached) * input_per_1m
+        + Decimal(cached) * cached_price
+        + Decimal(completion_tokens) * output_per_1m
+    ) / PER_MILLION
+    return total.quantize(Decimal("1e-8"))

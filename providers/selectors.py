@@ -45,3 +45,13 @@ def provider_health_summary() -> dict:
     # Before any probe has run, the service itself is up: report degraded rather than unhealthy.
     status = overall_status(statuses) if any(s != "unknown" for s in statuses) else "degraded"
     return {"status": status, "providers": providers, "metrics": {}}
+
+
+HEALTH_STATUS_KEY = "health:status"
+
+
+async def provider_health_statuses() -> dict[str, str]:
+    """The latest probe status per provider, as the health checker publishes it."""
+    from aiprovider_site.shared_state import shared_state
+
+    return await shared_state().hgetall(HEALTH_STATUS_KEY)

@@ -74,3 +74,20 @@ def test_redis_counters_are_shared_between_processes(redis_url):
     procs = [subprocess.Popen([sys.executable, "-c", code, redis_url]) for _ in range(2)]
     assert all(p.wait(timeout=60) == 0 for p in procs)
     assert Redis.from_url(redis_url).get(KEY_PREFIX + "cross") == b"100"
+
+
+async def test_deadlines_only_move_later(state):
+    assert await state.extend_deadline("open", "openai", 100.0) == 100.0
+    assert await state.extend_deadline("open", "openai", 50.0) == 100.0
+    assert await state.extend_deadline("open", "openai", 150.0) == 150.0
+    await state.extend_deadline("open", "gemini", 10.0)
+    assert await state.deadlines("open") == {"openai": 150.0, "gemini": 10.0}
+    await state.remove_deadline("open", "openai")
+    assert await state.deadlines("open") == {"gemini": 10.0}
+
+
+async def test_many_hashes_in_one_round_trip(state):
+    await state.hincr_many([("h:a", {"n": 1}, 60), ("h:b", {"n": 2, "x": 0.5}, None)])
+    a, b, missing = await state.hgetall_many(["h:a", "h:b", "h:none"])
+    assert float(a["n"]) == 1 and float(b["n"]) == 2 and float(b["x"]) == 0.5
+    assert missing == {}

@@ -13,14 +13,21 @@ class EchoSerializer(serializers.Serializer):
     messages = serializers.ListField(child=serializers.DictField(), min_length=1)
 
 
-class ValidatingApi(APIView):
+class PublicApi(APIView):
+    """These views exercise the error envelope, not access control: no key needed."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+
+class ValidatingApi(PublicApi):
     async def post(self, request):
         serializer = EchoSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(serializer.validated_data)
 
 
-class CrashingApi(APIView):
+class CrashingApi(PublicApi):
     async def get(self, request):
         raise RuntimeError("boom: an unexpected failure")
 

@@ -1,0 +1,25 @@
+"""The errors access answers with, in the standard envelope."""
+
+from aiprovider_site.errors import ApiError
+
+AUTH_SCHEMES = ["Bearer", "X-API-Key"]
+HOW_TO_AUTHENTICATE = "Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+
+
+def authentication_failed(*, reason: str) -> ApiError:
+    """401 with `WWW-Authenticate: Bearer`. The presented secret is never echoed."""
+    if reason == "missing":
+        message = f"An API key is required. {HOW_TO_AUTHENTICATE}"
+    else:
+        message = "The API key is invalid or has been revoked."
+    return ApiError(
+        message,
+        status_code=401,
+        error_code="AUTHENTICATION_FAILED",
+        context={"reason": reason, "schemes": AUTH_SCHEMES},
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def permission_denied(message: str, *, error_code: str = "PERMISSION_DENIED", **context) -> ApiError:
+    return ApiError(message, status_code=403, error_code=error_code, context=context)

@@ -1,0 +1,297 @@
+"""OpenAI chat completions protocol: OpenAI itself, DeepSeek and any OpenAI-compatible server.
+
+The DeepSeek differences are handled generically because other compatible servers share them:
+`reasoning_content` next to `content` (vLLM, SGLang and others use the same field), usage on the
+finish chunk instead of a separate `choices: []` chunk, 402 for an empty balance, and context
+overflow reported only in the message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, Final
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from .base import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    ModelInfo,
+    ProviderAdapter,
+    ProviderError,
+    Usage,
+    kind_for_status,
+    looks_like_context_length,
+    parse_retry_after,
+)
+
+_FINISH_REASONS: Final[dict[str, str]] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+# 429 with one of these is an exhausted balance or spend limit: retrying cannot help.
+_QUOTA_CODES: Final[frozenset[str]] = frozenset(
+    {
+        "insufficient_quota",
+        "credit_balance_exhausted",
+        "organization_spend_limit_exceeded",
+        "project_spend_limit_exceeded",
+        "organization_usage_limit_exceeded",
+        "billing_hard_limit_reached",
+    }
+)
+
+# Errors that arrive inside a 200 stream have no status; classify them by code or type.
+_CODE_KINDS: Final[dict[str, ErrorKind]] = {
+    "rate_limit_exceeded": "rate_limited",
+    "slow_down": "rate_limited",
+    "tokens": "rate_limited",
+    "requests": "rate_limited",
+    "invalid_api_key": "authentication",
+    "authentication_error": "authentication",
+    "model_not_found": "not_found",
+    "invalid_request_error": "bad_request",
+    "server_error": "unavailable",
+    "server_is_overloaded": "unavailable",
+    "service_unavailable_error": "unavailable",
+}
+
+# Ids in /v1/models that cannot answer a chat completion.
+_NON_CHAT_MARKERS: Final[tuple[str, ...]] = (
+    "embedding",
+    "whisper",
+    "tts",
+    "dall-e",
+    "moderation",
+    "transcribe",
+    "gpt-image",
+    "sora",
+)
+
+
+class OpenAIAdapter(ProviderAdapter):
+    """The official OpenAI API (api.openai.com)."""
+
+    kind: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+    # OpenAI deprecated `max_tokens` for chat and rejects it for o-series reasoning models;
+    # `max_completion_tokens` works for every current OpenAI model. DeepSeek and most compatible
+    # servers only document `max_tokens`, so the subclasses switch back.
+    max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    # `include_obfuscation: false` drops OpenAI's random padding field from every chunk; other
+    # servers may reject the unknown option, so only OpenAI gets it.
+    stream_options: ClassVar[dict[str, bool]] = {"include_usage": True, "include_obfuscation": False}
+    requires_api_key: ClassVar[bool] = True
+
+    # -- client
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        base_url = self.config.base_url or self.default_base_url
+        if not base_url:
+            raise self._error("bad_request", "no base_url configured", retryable=False)
+        api_key = self.config.api_key
+        if not api_key:
+            if self.requires_api_key:
+                raise self._error("authentication", "no API key configured")
+            api_key = "unused"  # local compatible servers ignore it; the SDK insists on one
+        return openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,  # retries and failover are the router's decision
+            timeout=self.config.timeout_s,
+            default_headers=self.config.extra_headers or None,
+            http_client=openai.DefaultAsyncHttpx2Client(timeout=self.config.timeout_s),
+        )
+
+    async def _close_client(self, client: openai.AsyncOpenAI) -> None:
+        await client.close()
+
+    # -- calls
+
+    async def _complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
+        completion = await self.client().chat.completions.create(
+            **self._request_kwargs(request), timeout=httpx2.Timeout(timeout)
+        )
+        return self._response_from(completion)
+
+    async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
+        stream = await self.client().chat.completions.create(
+            **self._request_kwargs(request),
+            stream=True,
+            stream_options=self.stream_options,
+            timeout=httpx2.Timeout(self._idle_timeout(timeout), connect=timeout),
+        )
+        model: str | None = None
+        response_id: str | None = None
+        finish: str | None = None
+        usage: Usage | None = None
+        async with stream:
+            async for chunk in stream:
+                if not isinstance(chunk, ChatCompletionChunk):
+                    raise self._error("invalid_response", f"unexpected stream event {type(chunk).__name__}")
+                model = chunk.model or model
+                response_id = chunk.id or response_id
+                if chunk.usage is not None:
+                    usage = self._usage(chunk.usage)
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    if choice.finish_reason:
+                        finish = self._finish_reason(choice.finish_reason)
+                    yield ChatChunk(delta=choice.delta.content or "", model=model, response_id=response_id)
+        if finish is None:
+            raise self._error("connection", "stream ended before a finish reason")
+        yield ChatChunk(finish_reason=finish, usage=usage, model=model, response_id=response_id)
+
+    async def _list_models(self) -> list[ModelInfo]:
+        models: list[ModelInfo] = []
+        async for model in self.client().models.list(timeout=httpx2.Timeout(self.config.timeout_s)):
+            if not isinstance(model.id, str):
+                raise self._error("invalid_response", "model without an id")
+            if not any(marker in model.id for marker in _NON_CHAT_MARKERS):
+                models.append(ModelInfo(id=model.id))
+        return models
+
+    # -- wire format
+
+    def _request_kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if request.max_tokens is not None:
+            kwargs[self.max_tokens_param] = request.max_tokens
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.user:
+            kwargs["user"] = request.user
+        if request.tools:
+            kwargs["tools"] = list(request.tools)
+        if request.response_format:
+            kwargs["response_format"] = request.response_format
+        return kwargs
+
+    def _response_from(self, completion: object) -> ChatResponse:
+        if not isinstance(completion, ChatCompletion):
+            raise self._error("invalid_response", "response body is not a chat completion")
+        choices = completion.choices
+        if not choices:
+            raise self._error("invalid_response", "chat completion without choices")
+        message = choices[0].message
+        details: dict[str, Any] = {"native_finish_reason": choices[0].finish_reason}
+        extra = message.model_extra or {}
+        if extra.get("reasoning_content"):
+            details["reasoning_content"] = extra["reasoning_content"]
+        if message.refusal:
+            details["refusal"] = message.refusal
+        if message.tool_calls:
+            details["tool_calls"] = [call.model_dump(mode="json") for call in message.tool_calls]
+        if completion.system_fingerprint:
+            details["system_fingerprint"] = completion.system_fingerprint
+        finish = self._finish_reason(choices[0].finish_reason or "stop")
+        if message.refusal and not message.content:
+            finish = "content_filter"
+        return ChatResponse(
+            content=message.content or "",
+            finish_reason=finish,
+            usage=self._usage(completion.usage),
+            model=completion.model,
+            response_id=completion.id,
+            provider_details=details,
+        )
+
+    def _finish_reason(self, raw: str) -> str:
+        if raw == "insufficient_system_resource":
+            # DeepSeek cut the answer short for lack of capacity: not a clean stop.
+            raise self._error("unavailable", "generation interrupted: insufficient_system_resource")
+        return _FINISH_REASONS.get(raw, "stop")
+
+    @staticmethod
+    def _usage(usage: Any) -> Usage:
+        if usage is None:
+            return Usage()
+        prompt_details = usage.prompt_tokens_details
+        completion_details = usage.completion_tokens_details
+        cached = prompt_details.cached_tokens if prompt_details is not None else None
+        if cached is None:
+            cached = (usage.model_extra or {}).get("prompt_cache_hit_tokens")
+        reasoning = completion_details.reasoning_tokens if completion_details is not None else None
+        return Usage(
+            prompt_tokens=int(usage.prompt_tokens or 0),
+            completion_tokens=int(usage.completion_tokens or 0),
+            cached_tokens=int(cached or 0),
+            reasoning_tokens=int(reasoning or 0),
+        )
+
+    # -- errors
+
+    def _map_error(self, exc: Exception) -> ProviderError | None:
+        if isinstance(exc, openai.APITimeoutError):
+            return self._error("timeout", "request timed out")
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            detail = f": {type(cause).__name__}" if cause is not None else ""
+            return self._error("connection", f"connection failed{detail}")
+        if isinstance(exc, httpx2.TimeoutException):
+            return self._error("timeout", "read timed out")
+        if isinstance(exc, httpx2.TransportError):
+            # The SDK wraps transport errors of the request itself, not those raised while a
+            # stream's body is being read (a connection reset mid-stream).
+            return self._error("connection", f"connection failed: {type(exc).__name__}")
+        if isinstance(exc, openai.APIResponseValidationError):
+            return self._error("invalid_response", exc.message, status_code=exc.status_code)
+        if isinstance(exc, openai.APIError):
+            status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+            body = exc.body if isinstance(exc.body, dict) else {}
+            message = body.get("message") if isinstance(body.get("message"), str) else exc.message
+            code = str(exc.code or "")
+            error_type = str(exc.type or "")
+            if error_type == "insufficient_quota" or code in _QUOTA_CODES or status == 402:
+                kind: ErrorKind = "quota_exceeded"
+            elif code == "context_length_exceeded" or (
+                status in (400, 413, None) and looks_like_context_length(message)
+            ):
+                kind = "context_length_exceeded"
+            elif code in ("content_filter", "content_policy_violation"):
+                kind = "content_filtered"
+            elif status is not None:
+                kind = kind_for_status(status)
+            else:
+                kind = _CODE_KINDS.get(code) or _CODE_KINDS.get(error_type) or "unavailable"
+            retry_after = None
+            if status is not None and isinstance(exc, openai.APIStatusError):
+                retry_after = parse_retry_after(exc.response.headers)
+            return self._error(kind, message or f"HTTP {status}", retry_after=retry_after, status_code=status)
+        if isinstance(exc, openai.OpenAIError):
+            return self._error("bad_request", str(exc), retryable=False)
+        return None
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    """Any server speaking the OpenAI chat protocol at its own base_url (vLLM, Ollama, LiteLLM...)."""
+
+    kind: ClassVar[str] = "openai_compatible"
+    default_base_url: ClassVar[str | None] = None
+    max_tokens_param: ClassVar[str] = "max_tokens"
+    stream_options: ClassVar[dict[str, bool]] = {"include_usage": True}
+    requires_api_key: ClassVar[bool] = False
+
+
+class DeepSeekAdapter(OpenAICompatibleAdapter):
+    """DeepSeek: OpenAI protocol at api.deepseek.com; its quirks are handled by the parent."""
+
+    kind: ClassVar[str] = "deepseek"
+    default_base_url: ClassVar[str | None] = "https://api.deepseek.com"
+    requires_api_key: ClassVar[bool] = True

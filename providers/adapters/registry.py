@@ -1,0 +1,103 @@
+"""Choosing the adapter class for a provider, and keeping one adapter per event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import weakref
+from typing import Final
+from urllib.parse import urlsplit
+
+from .anthropic import AnthropicAdapter
+from .base import ProviderAdapter, ProviderConfig
+from .gemini import GeminiAdapter
+from .openai import DeepSeekAdapter, OpenAIAdapter, OpenAICompatibleAdapter
+
+ADAPTER_CLASSES: Final[dict[str, type[ProviderAdapter]]] = {
+    "openai": OpenAIAdapter,
+    "openai_compatible": OpenAICompatibleAdapter,
+    "deepseek": DeepSeekAdapter,
+    "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
+}
+
+# The data model stores DeepSeek as kind "openai"; these refine it to the DeepSeek dialect.
+_DIALECT_BY_NAME: Final[dict[tuple[str, str], str]] = {("openai", "deepseek"): "deepseek"}
+_DIALECT_BY_HOST: Final[dict[tuple[str, str], str]] = {("openai", "api.deepseek.com"): "deepseek"}
+
+
+def adapter_kind(config: ProviderConfig) -> str:
+    """The protocol dialect for a config: its `kind`, refined by provider name or host."""
+    host = urlsplit(config.base_url or "").hostname or ""
+    return (
+        _DIALECT_BY_NAME.get((config.kind, config.name.lower()))
+        or _DIALECT_BY_HOST.get((config.kind, host.lower()))
+        or config.kind
+    )
+
+
+def adapter_for(config: ProviderConfig) -> ProviderAdapter:
+    """A new adapter for `config`. Prefer `AdapterPool.get`, which reuses adapters and clients."""
+    kind = adapter_kind(config)
+    try:
+        cls = ADAPTER_CLASSES[kind]
+    except KeyError:
+        raise ValueError(f"unknown provider kind {config.kind!r} for provider {config.name!r}") from None
+    return cls(config)
+
+
+def config_fingerprint(config: ProviderConfig) -> str:
+    """A stable digest of everything that shapes the client (the key included, but never stored)."""
+    canonical = json.dumps(
+        [
+            config.kind,
+            config.base_url,
+            config.api_key,
+            config.timeout_s,
+            sorted((config.extra_headers or {}).items()),
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class AdapterPool:
+    """Adapters (and so SDK/HTTP clients with their connection pools) reused across requests.
+
+    Keyed by event loop, provider name and config fingerprint: a changed key or URL gets a fresh
+    adapter, and each loop gets its own, since a client cannot outlive the loop it was opened in.
+    Entries of a loop that has been garbage-collected disappear with it.
+    """
+
+    def __init__(self) -> None:
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, str], ProviderAdapter]
+        ] = weakref.WeakKeyDictionary()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, config: ProviderConfig) -> ProviderAdapter:
+        loop = asyncio.get_running_loop()
+        adapters = self._by_loop.setdefault(loop, {})
+        key = (config.name, config_fingerprint(config))
+        adapter = adapters.get(key)
+        if adapter is None:
+            # A config change for the same provider retires the old adapter.
+            for stale in [k for k in adapters if k[0] == config.name]:
+                task = loop.create_task(adapters.pop(stale).aclose())
+                self._closing.add(task)  # hold a reference until it is done
+                task.add_done_callback(self._closing.discard)
+            adapter = adapters[key] = adapter_for(config)
+        return adapter
+
+    def __len__(self) -> int:
+        return sum(len(adapters) for adapters in self._by_loop.values())
+
+    async def aclose_all(self) -> None:
+        """Close the adapters of the running loop; forget those of other (usually closed) loops."""
+        loop = asyncio.get_running_loop()
+        mine = self._by_loop.pop(loop, {})
+        self._by_loop.clear()
+        pending = [adapter.aclose() for adapter in mine.values()] + list(self._closing)
+        # Best effort: a client that fails to close is dropped anyway.
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,326 @@
+"""The completion API: POST /api/v1/completion and /api/v1/providers/{name}/completion, and the
+provider list with live stats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from adrf.views import APIView
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from access.limits import access_admit, access_charge
+from aiprovider_site.errors import error_body
+from providers.adapters.base import Message, ProviderError
+from providers.catalogue import catalogue_current
+from routing.services import (
+    CompletionCommand,
+    CompletionResult,
+    CompletionStream,
+    completion_create,
+    completion_stream,
+)
+from routing.state import routing_view
+
+ROLES = ("system", "developer", "user", "assistant")
+DEFAULT_MODEL = "gpt-3.5-turbo"
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ROLES)
+    content = serializers.CharField(allow_blank=False, trim_whitespace=False)
+
+
+class StopField(serializers.ListField):
+    """`stop` as one string or a list of up to four."""
+
+    child = serializers.CharField(allow_blank=False, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [data]
+        return super().to_internal_value(data)
+
+
+class CompletionInputSerializer(serializers.Serializer):
+    messages = MessageSerializer(many=True, allow_empty=False, max_length=1000)
+    model = serializers.CharField(default=DEFAULT_MODEL, max_length=200)
+    temperature = serializers.FloatField(default=0.7, min_value=0.0, max_value=2.0)
+    max_tokens = serializers.IntegerField(default=4000, min_value=1)
+    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
+    stop = StopField(required=False, allow_null=True, max_length=4)
+    user = serializers.CharField(required=False, allow_null=True, max_length=256)
+    provider = serializers.CharField(default=None, allow_null=True, max_length=64)
+    stream = serializers.BooleanField(default=False)
+
+
+class UsageOutputSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cached_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class CompletionOutputSerializer(serializers.Serializer):
+    content = serializers.CharField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    usage = UsageOutputSerializer()
+    cost_estimate = serializers.FloatField(help_text="USD, from the catalogue prices.")
+    response_time_ms = serializers.FloatField()
+    timestamp = serializers.DateTimeField()
+    finish_reason = serializers.CharField()
+    cached = serializers.BooleanField()
+    request_id = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    error_code = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    request_id = serializers.CharField()
+    context = serializers.DictField()
+
+
+def estimate_prompt_tokens(messages) -> int:
+    """A cheap pre-call estimate for the tokens-per-minute check (about four characters a token)."""
+    return sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
+
+
+def cache_directives(request) -> tuple[bool, bool]:
+    directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
+    return "no-cache" not in directives, "no-store" not in directives
+
+
+async def admit(request, cmd: CompletionCommand) -> dict[str, str]:
+    """Per-key model list, budget and rate limits; returns the rate-limit headers to send."""
+    catalogue = await catalogue_current()
+    admission = await access_admit(
+        key=request.auth,
+        model_names=catalogue.public_names_of(cmd.model),
+        estimated_tokens=estimate_prompt_tokens(cmd.messages),
+    )
+    return admission.headers
+
+
+def completion_command(request, data: dict, *, provider: str | None) -> CompletionCommand:
+    cache_read, cache_write = cache_directives(request)
+    return CompletionCommand(
+        request_id=request.request_id,
+        messages=tuple(Message(m["role"], m["content"]) for m in data["messages"]),
+        model=data["model"],
+        temperature=data.get("temperature"),
+        max_tokens=data.get("max_tokens"),
+        top_p=data.get("top_p"),
+        stop=tuple(data["stop"]) if data.get("stop") else None,
+        user=data.get("user"),
+        provider=provider if provider is not None else data.get("provider"),
+        api_key_id=getattr(request.auth, "id", None),
+        cache_read=cache_read,
+        cache_write=cache_write,
+    )
+
+
+def result_headers(result: CompletionResult | CompletionStream, *, cache_hit: bool) -> dict[str, str]:
+    return {
+        "X-Provider": result.provider,
+        "X-Cache": "HIT" if cache_hit else "MISS",
+        "X-Attempts": str(result.attempt_count),
+    }
+
+
+def sse(data: dict, event: str | None = None) -> bytes:
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def stream_response(
+    stream: CompletionStream, events: AsyncIterator[bytes], headers: dict[str, str]
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    for name, value in {**headers, **result_headers(stream, cache_hit=False)}.items():
+        response[name] = value
+    return response
+
+
+def stream_error_body(request, error: ProviderError) -> dict:
+    return error_body(
+        message=f"The provider failed mid-stream: {error.message}",
+        error_code="PROVIDER_STREAM_FAILED",
+        request_id=request.request_id,
+        context={"provider": error.provider, "error_code": error.kind.upper()},
+    )
+
+
+async def charge(request, *, tokens: int, cost) -> None:
+    if request.auth is not None:
+        await access_charge(key=request.auth, tokens=tokens, cost_usd=cost)
+
+
+class CompletionApi(APIView):
+    """Route one chat completion to the best healthy provider."""
+
+    forced_provider: str | None = None
+
+    @extend_schema(
+        request=CompletionInputSerializer,
+        responses={
+            200: CompletionOutputSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            402: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            413: ErrorSerializer,
+            429: ErrorSerializer,
+            503: ErrorSerializer,
+        },
+        parameters=[
+            OpenApiParameter(
+                "Cache-Control",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="`no-cache` skips the cache lookup, `no-store` the cache write.",
+            ),
+        ],
+        tags=["completions"],
+        description=(
+            'With `stream: true` the answer is Server-Sent Events: `data: {"content": ...}` per '
+            'chunk, then `data: {"done": true, ...}` with usage and cost; a failure mid-stream '
+            "ends with `event: error` carrying the standard error envelope."
+        ),
+    )
+    async def post(self, request, provider_name: str | None = None):
+        serializer = CompletionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        cmd = completion_command(request, data, provider=provider_name)
+        limit_headers = await admit(request, cmd)
+        if data["stream"]:
+            return await self.stream(request, cmd, limit_headers)
+        result = await completion_create(cmd)
+        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        body = {
+            "content": result.content,
+            "model": result.model,
+            "provider": result.provider,
+            "usage": {
+                "prompt_tokens": result.usage.prompt_tokens,
+                "completion_tokens": result.usage.completion_tokens,
+                "cached_tokens": result.usage.cached_tokens,
+                "total_tokens": result.usage.total_tokens,
+            },
+            "cost_estimate": float(result.cost_usd),
+            "response_time_ms": round(result.latency_ms, 2),
+            "timestamp": timezone.now().isoformat(),
+            "finish_reason": result.finish_reason,
+            "cached": result.cache_hit,
+            "request_id": request.request_id,
+        }
+        return Response(body, headers={**limit_headers, **result_headers(result, cache_hit=result.cache_hit)})
+
+    async def stream(self, request, cmd: CompletionCommand, limit_headers):
+        stream = await completion_stream(cmd)
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in stream.chunks():
+                    if chunk.delta:
+                        yield sse({"content": chunk.delta})
+            except ProviderError as error:
+                yield sse(stream_error_body(request, error), event="error")
+                return
+            usage = stream.usage
+            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
+            yield sse(
+                {
+                    "done": True,
+                    "model": stream.model,
+                    "provider": stream.provider,
+                    "finish_reason": stream.finish_reason or "stop",
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens if usage else 0,
+                        "completion_tokens": usage.completion_tokens if usage else 0,
+                        "cached_tokens": usage.cached_tokens if usage else 0,
+                    },
+                    "cost_estimate": float(stream.cost_usd),
+                    "timestamp": timezone.now().isoformat(),
+                    "request_id": request.request_id,
+                }
+            )
+
+        return stream_response(stream, events(), limit_headers)
+
+
+class ProviderCompletionApi(CompletionApi):
+    """The same, forced to one provider: it never fails over to another."""
+
+    @extend_schema(
+        request=CompletionInputSerializer,
+        responses={200: CompletionOutputSerializer, 404: ErrorSerializer, 503: ErrorSerializer},
+        tags=["completions"],
+    )
+    async def post(self, request, provider_name: str):
+        return await super().post(request, provider_name=provider_name)
+
+
+class ProviderListApi(APIView):
+    """Every enabled provider with its status, health and live stats."""
+
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        kind = serializers.CharField()
+        status = serializers.CharField(help_text="available, unconfigured (no key) or circuit_open")
+        health = serializers.CharField()
+        configured = serializers.BooleanField()
+        priority = serializers.IntegerField()
+        weight = serializers.IntegerField()
+        breaker_state = serializers.CharField()
+        requests = serializers.IntegerField()
+        success_rate = serializers.FloatField(allow_null=True)
+        avg_latency_ms = serializers.FloatField(allow_null=True)
+        models = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        responses={200: inline_serializer("ProviderList", {"providers": OutputSerializer(many=True)})},
+        tags=["providers"],
+    )
+    async def get(self, request):
+        catalogue = await catalogue_current()
+        view = await routing_view(list(catalogue.providers), fresh=True)
+        rows = []
+        for provider in sorted(catalogue.providers.values(), key=lambda p: (p.priority, p.name)):
+            stats = view.stats.get(provider.name)
+            breaker_state = view.breakers.get(provider.name)
+            state = breaker_state.state if breaker_state else "closed"
+            status = (
+                "unconfigured"
+                if not provider.configured
+                else ("circuit_open" if state == "open" else "available")
+            )
+            rows.append(
+                {
+                    "name": provider.name,
+                    "kind": provider.kind,
+                    "status": status,
+                    "health": view.health.get(provider.name, "unknown"),
+                    "configured": provider.configured,
+                    "priority": provider.priority,
+                    "weight": provider.weight,
+                    "breaker_state": state,
+                    "requests": stats.total_requests if stats else 0,
+                    "success_rate": stats.lifetime_success_rate if stats else None,
+                    "avg_latency_ms": round(stats.lifetime_avg_latency_ms, 2)
+                    if stats and stats.lifetime_avg_latency_ms is not None
+                    else None,
+                    "models": sorted(m.name for m in catalogue.models if m.provider == provider.name),
+                }
+            )
+        return Response({"providers": rows})

@@ -1,0 +1,71 @@
+"""What routing knows about providers right now: live stats, breaker states, probe health.
+
+Read from shared state in one go and kept in process for `ROUTING_STATE_REFRESH_S`, so the hot
+path does not pay a round trip per request for it; this worker's own breaker changes apply at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from django.conf import settings
+
+from providers.selectors import provider_health_statuses
+from routing.breaker import BreakerState, breaker_read
+from routing.stats import ProviderStats, stats_read
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class RoutingView:
+    stats: dict[str, ProviderStats] = field(default_factory=dict)
+    breakers: dict[str, BreakerState] = field(default_factory=dict)
+    closed_at: dict[str, float] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+    read_at: float = 0.0
+    providers: tuple[str, ...] = ()
+
+
+_view = RoutingView()
+
+
+async def routing_view(providers: list[str], *, fresh: bool = False) -> RoutingView:
+    global _view
+    now = time.monotonic()
+    if (
+        not fresh
+        and _view.providers == tuple(providers)
+        and now - _view.read_at < settings.ROUTING_STATE_REFRESH_S
+    ):
+        return _view
+    try:
+        stats = await stats_read(providers)
+        breakers, closed_at = await breaker_read()
+        health = await provider_health_statuses()
+    except Exception:
+        # Shared state unreachable: route on what we knew (or on nothing) rather than fail.
+        logger.warning("routing_state_unavailable", op="read")
+        _view = RoutingView(
+            stats=_view.stats,
+            breakers=_view.breakers,
+            closed_at=_view.closed_at,
+            health=_view.health,
+            read_at=now,
+            providers=tuple(providers),
+        )
+        return _view
+    _view = RoutingView(stats, breakers, closed_at, health, now, tuple(providers))
+    return _view
+
+
+def routing_view_note_breaker(provider: str, state: BreakerState) -> None:
+    """This worker's own breaker change, visible to its next request without waiting."""
+    _view.breakers[provider] = state
+
+
+def routing_view_reset_for_tests() -> None:
+    global _view
+    _view = RoutingView()
