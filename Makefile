@@ -7,7 +7,7 @@ AI_PROVIDER_PORT ?= 8005
 AI_PROVIDER_HOST ?= 127.0.0.1
 export AI_PROVIDER_PORT
 
-.PHONY: run test lint check venv lock migrate demo emulator clean help
+.PHONY: run test lint check venv lock migrate demo emulator bench clean help
 
 help:
 	@echo "make run     start the service on :$(AI_PROVIDER_PORT) (SQLite + local memory by default)"
@@ -50,3 +50,7 @@ check: venv
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*
+
+bench: venv
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/run.py

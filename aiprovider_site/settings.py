@@ -182,6 +182,9 @@ USAGE_FLUSH_BATCH = env.int("USAGE_FLUSH_BATCH", default=500)
 USAGE_FLUSH_INTERVAL_S = env.float("USAGE_FLUSH_INTERVAL_S", default=2.0)
 USAGE_BACKGROUND_WRITER = env.bool("USAGE_BACKGROUND_WRITER", default=True)
 
+# Serve /bench/noop, the baseline of the benchmark in bench/ (never in production).
+BENCHMARK_NOOP_VIEW = env.bool("BENCHMARK_NOOP_VIEW", default=False)
+
 # --- API ------------------------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

@@ -1,9 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from aiprovider_site.views import HealthApi
+from aiprovider_site.views import HealthApi, noop_view
 from routing import urls as routing_urls
 
 # The API's documentation holds no secret and must open in a browser: no key, no session needed.
@@ -19,3 +20,6 @@ urlpatterns = [
     path("api/v1/", include(routing_urls.api_urlpatterns)),
     path("v1/", include(routing_urls.openai_urlpatterns)),
 ]
+
+if settings.BENCHMARK_NOOP_VIEW:
+    urlpatterns.append(path("bench/noop", noop_view))

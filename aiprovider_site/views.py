@@ -2,12 +2,18 @@
 
 from adrf.views import APIView
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from providers.selectors import provider_health_summary
+
+
+async def noop_view(request):
+    """The benchmark's baseline: a Django async view that does nothing (only with BENCHMARK_NOOP_VIEW)."""
+    return JsonResponse({"ok": True})
 
 
 class HealthApi(APIView):
