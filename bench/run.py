@@ -41,7 +41,7 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 - loopback only
+            urllib.request.urlopen(url, timeout=1).read()
             return
         except Exception:
             time.sleep(0.2)
@@ -266,7 +266,8 @@ def write_report(rows, *, redis: bool) -> None:
     for title, noop, measured, ratio, target in rows:
         verdict = "met" if ratio >= target else "missed"
         lines.append(
-            f"| {title} | {noop['rps']:.0f} | {measured['rps']:.0f} | {ratio:.2f} | >= {target:.2f} ({verdict}) | "
+            f"| {title} | {noop['rps']:.0f} | {measured['rps']:.0f} | {ratio:.2f} "
+            f"| >= {target:.2f} ({verdict}) | "
             f"{measured['p50_ms']:.1f} | {measured['p90_ms']:.1f} | {measured['p99_ms']:.1f} | "
             f"{measured['errors'] + measured['non2xx']} |"
         )
