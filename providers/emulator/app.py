@@ -271,7 +271,7 @@ class Emulator:
         elif action == "stream_error":
             events = events[: min(wire.stream_error_after, plan.terminal)] + [wire.stream_error_event()]
         if isinstance(wire, GeminiWire) and query.get("alt") != "sse":
-            reply = Reply(headers=wire.stream_headers(op, query), body=wire.json_array(plan))
+            reply = Reply(headers=wire.stream_headers(op, query), body=wire.json_array(events))
             await _send_reply(send, reply)
             return
         pieces = ([plan.preamble] if plan.preamble else []) + events

@@ -998,9 +998,9 @@ class GeminiWire(Wire):
             events.append(b"data: " + _gemini_json(obj) + b"\r\n\r\n")
         return StreamPlan(events, len(events) - 1)
 
-    def json_array(self, plan: StreamPlan) -> bytes:
+    def json_array(self, events: list[bytes]) -> bytes:
         """The stream as one JSON array, which is what Gemini sends without `alt=sse`."""
-        items = [event.removeprefix(b"data: ").rstrip(b"\r\n") for event in plan.events]
+        items = [event.removeprefix(b"data: ").rstrip(b"\r\n") for event in events]
         return b"[" + b",\r\n".join(items) + b"]"
 
     def models(self, query: Mapping[str, str]) -> Reply:
