@@ -329,7 +329,7 @@ async def access_admit(*, key: ClientKey, model_names: set[str], estimated_token
 async def access_charge(*, key: ClientKey, tokens: int, cost_usd: Decimal) -> None:
     """Charge an answered request: its real tokens to the current minute, its cost to the month."""
     tokens = max(0, int(tokens))
-    cost = max(Decimal(0), Decimal(cost_usd))
+    cost = max(Decimal(0), Decimal(cost_usd or 0))
     if not tokens and not cost:
         return
     window = _Window.at(now_s())

@@ -11,7 +11,7 @@ from providers.catalogue import catalogue_current
 class ModelListApi(APIView):
     """Every enabled model with its provider, aliases, prices (USD per 1M tokens) and context window."""
 
-    class OutputSerializer(serializers.Serializer):
+    class ModelEntrySerializer(serializers.Serializer):
         name = serializers.CharField()
         provider = serializers.CharField()
         aliases = serializers.ListField(child=serializers.CharField())
@@ -26,7 +26,7 @@ class ModelListApi(APIView):
         )
 
     @extend_schema(
-        responses={200: inline_serializer("ModelList", {"models": OutputSerializer(many=True)})},
+        responses={200: inline_serializer("ModelList", {"models": ModelEntrySerializer(many=True)})},
         tags=["models"],
     )
     async def get(self, request):
@@ -44,4 +44,4 @@ class ModelListApi(APIView):
             }
             for m in catalogue.models
         ]
-        return Response({"models": self.OutputSerializer(rows, many=True).data})
+        return Response({"models": self.ModelEntrySerializer(rows, many=True).data})

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.limits import access_admit, access_charge
-from aiprovider_site.errors import error_body
+from aiprovider_site.errors import ApiError, error_body
 from providers.adapters.base import Message, ProviderError
 from providers.catalogue import catalogue_current
 from routing.services import (
@@ -158,6 +158,15 @@ def stream_error_body(request, error: ProviderError) -> dict:
     )
 
 
+async def with_limit_headers(call, limit_headers: dict[str, str]):
+    """Await a routing call; an error it raises still carries the key's rate-limit headers."""
+    try:
+        return await call
+    except ApiError as error:
+        error.headers = {**limit_headers, **error.headers}
+        raise
+
+
 async def charge(request, *, tokens: int, cost) -> None:
     if request.auth is not None:
         await access_charge(key=request.auth, tokens=tokens, cost_usd=cost)
@@ -205,7 +214,7 @@ class CompletionApi(APIView):
         limit_headers = await admit(request, cmd)
         if data["stream"]:
             return await self.stream(request, cmd, limit_headers)
-        result = await completion_create(cmd)
+        result = await with_limit_headers(completion_create(cmd), limit_headers)
         await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
         body = {
             "content": result.content,
@@ -227,7 +236,7 @@ class CompletionApi(APIView):
         return Response(body, headers={**limit_headers, **result_headers(result, cache_hit=result.cache_hit)})
 
     async def stream(self, request, cmd: CompletionCommand, limit_headers):
-        stream = await completion_stream(cmd)
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -274,7 +283,7 @@ class ProviderCompletionApi(CompletionApi):
 class ProviderListApi(APIView):
     """Every enabled provider with its status, health and live stats."""
 
-    class OutputSerializer(serializers.Serializer):
+    class ProviderStatusSerializer(serializers.Serializer):
         name = serializers.CharField()
         kind = serializers.CharField()
         status = serializers.CharField(help_text="available, unconfigured (no key) or circuit_open")
@@ -289,7 +298,9 @@ class ProviderListApi(APIView):
         models = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
-        responses={200: inline_serializer("ProviderList", {"providers": OutputSerializer(many=True)})},
+        responses={
+            200: inline_serializer("ProviderList", {"providers": ProviderStatusSerializer(many=True)})
+        },
         tags=["providers"],
     )
     async def get(self, request):

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 from adrf.views import APIView
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -23,12 +23,14 @@ from routing.apis import (
     sse,
     stream_error_body,
     stream_response,
+    with_limit_headers,
 )
 from routing.services import CompletionCommand, completion_create, completion_stream
 
 OPENAI_ROLES = (*ROLES, "tool")
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
 class ContentField(serializers.Field):
     """A message's content: a string, or a list of parts of which the text parts are kept."""
 
@@ -148,7 +150,7 @@ class ChatCompletionsApi(APIView):
         if data["stream"]:
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
             return await self._stream(request, cmd, limit_headers, completion_id, created, include_usage)
-        result = await completion_create(cmd)
+        result = await with_limit_headers(completion_create(cmd), limit_headers)
         await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
         body = {
             "id": completion_id,
@@ -172,7 +174,7 @@ class ChatCompletionsApi(APIView):
         return Response(body, headers={**limit_headers, **result_headers(result, cache_hit=result.cache_hit)})
 
     async def _stream(self, request, cmd, limit_headers, completion_id, created, include_usage):
-        stream = await completion_stream(cmd)
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
 
         def chunk(delta: dict, finish_reason=None, usage=None, choices=True) -> dict:
             body = {
@@ -207,7 +209,7 @@ class ChatCompletionsApi(APIView):
         return stream_response(stream, events(), limit_headers)
 
 
-class ModelListApi(APIView):
+class OpenAIModelListApi(APIView):
     """OpenAI-compatible model list: every public model name the gateway answers to."""
 
     @extend_schema(

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from routing.apis import CompletionApi, ProviderCompletionApi, ProviderListApi
-from routing.openai_compat import ChatCompletionsApi, ModelListApi
+from routing.openai_compat import ChatCompletionsApi, OpenAIModelListApi
 
 api_urlpatterns = [
     path("completion", CompletionApi.as_view(), name="completion"),
@@ -15,5 +15,5 @@ api_urlpatterns = [
 
 openai_urlpatterns = [
     path("chat/completions", ChatCompletionsApi.as_view(), name="openai-chat-completions"),
-    path("models", ModelListApi.as_view(), name="openai-models"),
+    path("models", OpenAIModelListApi.as_view(), name="openai-models"),
 ]

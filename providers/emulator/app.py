@@ -87,6 +87,7 @@ class Emulator:
         self._counts: dict[str, Counter[str]] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=request_log_size)
         self._replays: dict[str, deque[Reply]] = {}
+        self._aborted: Counter[str] = Counter()
 
     @property
     def app(self) -> Emulator:
@@ -141,6 +142,15 @@ class Emulator:
         with self._lock:
             self._replays.setdefault(provider, deque()).append(reply)
 
+    def aborted_streams(self, provider: str) -> int:
+        """Streams for `provider` whose client went away before the last event (paced streams)."""
+        with self._lock:
+            return self._aborted[provider]
+
+    def _note_abort(self, provider: str) -> None:
+        with self._lock:
+            self._aborted[provider] += 1
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             providers = {
@@ -161,6 +171,7 @@ class Emulator:
         with self._lock:
             self._faults.clear()
             self._counts.clear()
+            self._aborted.clear()
             self._log.clear()
             self._replays.clear()
 
@@ -224,7 +235,7 @@ class Emulator:
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         stream = op.name == "chat" and wire.is_stream(op, body, query)
-        await self._answer(wire, op, fault, body, model, stream, query, receive, send)
+        await self._answer(wire, op, fault, body, model, stream, query, receive, send, provider=provider)
 
     async def _answer(
         self,
@@ -237,6 +248,8 @@ class Emulator:
         query: dict[str, str],
         receive: Receive,
         send: Send,
+        *,
+        provider: str = "",
     ) -> None:
         action = fault.action
         if action == "hang":
@@ -276,6 +289,9 @@ class Emulator:
             return
         pieces = ([plan.preamble] if plan.preamble else []) + events
         reply = Reply(headers=wire.stream_headers(op, query), events=pieces)
+        if fault.pace_ms:
+            await _send_paced(send, receive, reply, fault.pace_ms / 1000, lambda: self._note_abort(provider))
+            return
         await _send_reply(send, reply, abort_at_end=action == "reset")
 
     # ------------------------------------------------------------------ internals
@@ -454,6 +470,37 @@ async def _send_reply(send: Send, reply: Reply, *, abort_at_end: bool = False) -
         await _drop(send, started=True)
         return
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_paced(send: Send, receive: Receive, reply: Reply, pace_s: float, on_abort) -> None:
+    """Send the events `pace_s` apart, stopping (and counting it) when the client disconnects."""
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await send(
+            {"type": "http.response.start", "status": reply.status, "headers": _header_list(reply.headers)}
+        )
+        for event in reply.events or []:
+            if gone.is_set():
+                on_abort()
+                return
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+            try:
+                async with asyncio.timeout(pace_s):
+                    await gone.wait()
+            except TimeoutError:
+                continue
+            on_abort()
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        watcher.cancel()
 
 
 async def _send_truncated(send: Send, reply: Reply) -> None:

@@ -1,9 +1,10 @@
 """Fault specifications understood by the emulator.
 
 A spec is a comma-separated list of `name` or `name:argument` items, for example
-`latency:200,status:503`. `latency` combines with any one other fault:
+`latency:200,status:503`. `latency` and `pace` combine with any one other fault:
 
     latency:<ms>        wait before answering
+    pace:<ms>           streams: wait between events (a slow generation; disconnects are counted)
     status:<code>       the provider's own error body for that HTTP status
     rate_limit:<s>      429 with the provider's retry hint (Retry-After, RetryInfo) set to <s>
     quota               the provider's non-retryable quota/billing error (429 or 402)
@@ -51,12 +52,13 @@ class FaultSpecError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Fault:
     latency_ms: float = 0.0
+    pace_ms: float = 0.0
     action: str | None = None
     arg: float | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not self.latency_ms and self.action is None
+        return not self.latency_ms and not self.pace_ms and self.action is None
 
 
 NO_FAULT: Final = Fault()
@@ -67,6 +69,7 @@ def parse_fault(spec: str | None) -> Fault:
     if not spec or not spec.strip():
         return NO_FAULT
     latency = 0.0
+    pace = 0.0
     action: str | None = None
     arg: float | None = None
     for item in (part.strip() for part in spec.split(",")):
@@ -76,6 +79,9 @@ def parse_fault(spec: str | None) -> Fault:
         name = name.strip().lower()
         if name == "latency":
             latency = _number(name, raw, float)
+            continue
+        if name == "pace":
+            pace = _number(name, raw, float)
             continue
         if name not in _ACTIONS:
             raise FaultSpecError(f"unknown fault {name!r}")
@@ -90,7 +96,7 @@ def parse_fault(spec: str | None) -> Fault:
             arg = _number(name, raw, kind)
     if action == "status" and not (100 <= int(arg or 0) <= 599):
         raise FaultSpecError("status must be an HTTP status code")
-    return Fault(latency_ms=latency, action=action, arg=arg)
+    return Fault(latency_ms=latency, pace_ms=pace, action=action, arg=arg)
 
 
 def split_model(model: str) -> tuple[str, str | None]:

@@ -82,3 +82,37 @@ async def test_every_provider_failing_before_the_first_chunk_is_a_503(gateway):
     response = await gateway.complete({"stream": True})
     assert response.status_code == 503
     assert response.json()["error_code"] == "PROVIDER_UNAVAILABLE"
+
+
+def test_client_disconnect_cancels_the_upstream_call(live_gateway):
+    import time
+
+    import httpx
+
+    from analytics.models import UsageRecord
+    from analytics.services import usage_flush
+
+    live_gateway.fault("openai", "pace:200")  # a slow generation: one event every 200 ms
+    with httpx.Client(base_url=live_gateway.url, timeout=10) as client:
+        with client.stream(
+            "POST",
+            "/api/v1/completion",
+            json={"messages": [{"role": "user", "content": "a long story please"}], "stream": True},
+            headers={"Authorization": f"Bearer {live_gateway.api_key}"},
+        ) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+        # Leaving the block closes the connection mid-stream.
+    deadline = time.monotonic() + 5
+    while live_gateway.emulator.emulator.aborted_streams("openai") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live_gateway.emulator.emulator.aborted_streams("openai") == 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        usage_flush()
+        records = list(UsageRecord.objects.all())
+        if records:
+            break
+        time.sleep(0.05)
+    assert [(r.status, r.error_code, r.streamed) for r in records] == [("error", "CLIENT_DISCONNECTED", True)]
