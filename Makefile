@@ -11,7 +11,9 @@ export AI_PROVIDER_PORT
 
 help:
 	@echo "make run     start the service on :$(AI_PROVIDER_PORT) (SQLite + local memory by default)"
+	@echo "make demo    the same, every provider answered by the local emulator (no keys needed)"
 	@echo "make test    run the whole test suite"
+	@echo "make bench   the benchmark (writes docs/benchmarks.md)"
 	@echo "make lint    ruff"
 	@echo "make lock    re-pin requirements/lock.txt from pyproject.toml (needs uv)"
 
@@ -29,12 +31,30 @@ lock:
 migrate: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sync_providers
+	$(BIN)/python manage.py setup_periodic_tasks
 
 run: migrate
 	@# Development mode: creates (once) and prints an API key with a curl example. Production: no-op.
 	$(BIN)/python manage.py ensure_dev_key
 	$(BIN)/uvicorn aiprovider_site.asgi:application --host $(AI_PROVIDER_HOST) --port $(AI_PROVIDER_PORT) \
 		--no-access-log --log-level warning
+
+EMULATOR_PORT ?= 8105
+EMULATOR_ENV := PROVIDER_EMULATOR_URL=http://127.0.0.1:$(EMULATOR_PORT) OPENAI_API_KEY=emulator \
+	ANTHROPIC_API_KEY=emulator GOOGLE_AI_API_KEY=emulator DEEPSEEK_API_KEY=emulator
+
+emulator: venv
+	$(BIN)/python manage.py run_emulator --port $(EMULATOR_PORT)
+
+# The whole service with every provider answered by the local emulator: no keys, no network.
+# Answers say so in their `provider` field ("openai (emulator)").
+demo: migrate
+	$(BIN)/python manage.py ensure_dev_key
+	@echo "Providers answer from the emulator on 127.0.0.1:$(EMULATOR_PORT)."
+	$(BIN)/python manage.py run_emulator --port $(EMULATOR_PORT) & EMULATOR_PID=$$!; \
+	trap 'kill $$EMULATOR_PID' EXIT INT TERM; \
+	$(EMULATOR_ENV) $(BIN)/uvicorn aiprovider_site.asgi:application --host $(AI_PROVIDER_HOST) \
+		--port $(AI_PROVIDER_PORT) --no-access-log --log-level warning
 
 test: venv
 	$(BIN)/python -m pytest
