@@ -7,6 +7,7 @@ import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from aiprovider_site.errors import error_code_for_status, error_response, is_api_path
 
@@ -140,3 +141,33 @@ class ApiErrorEnvelopeMiddleware(_SyncAndAsync):
             return error_response(request, message="Request body is too large.", status_code=413)
         logger.exception("unhandled_exception", error_type=type(exception).__name__, path=request.path)
         return error_response(request, message="Internal server error.", status_code=500)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, able to run in an async chain.
+
+    WhiteNoise's own middleware is sync-only, and one sync middleware makes Django run the whole
+    chain above it in a worker thread, with a fresh thread pool per request: a no-op view then costs
+    milliseconds. Finding a static file is a dict lookup, so it is done inline either way.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response=None, settings=settings):
+        super().__init__(get_response, settings=settings)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        path = request.path_info
+        static_file = self.find_file(path) if self.autorefresh else self.files.get(path)
+        if static_file is not None:
+            response = self.serve(static_file, request)
+            return self._wrap(response) if self.is_async else response
+        return self.get_response(request)
+
+    @staticmethod
+    async def _wrap(response):
+        return response
