@@ -1,14 +1,51 @@
-"""ASGI entry point. Django's handler has no lifespan support, so a small wrapper answers the
-lifespan protocol and closes the provider clients of this worker's event loop on shutdown."""
+"""ASGI entry point.
+
+Two Django handlers share the URLconf. Browser traffic (the admin, the API docs, and API calls that
+carry a session cookie) goes through the full `MIDDLEWARE`. API calls with no session cookie go
+through `API_MIDDLEWARE`, a short all-async stack: sessions, CSRF, messages and the like do nothing
+for a bearer-key client, and each of Django's sync middlewares costs a thread hop per request.
+
+Django's handler has no lifespan support, so a small wrapper answers the lifespan protocol and
+closes the provider clients of this worker's event loop on shutdown.
+"""
 
 import logging
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiprovider_site.settings")
+django.setup(set_prefix=False)
 
-django_application = get_asgi_application()
+
+class ApiASGIHandler(ASGIHandler):
+    """Django's ASGI handler with `API_MIDDLEWARE` instead of `MIDDLEWARE`, and without a
+    per-request ThreadSensitiveContext: that context starts (and joins) a new thread for every
+    request that makes any sync call, and an API request always makes some (DRF's authentication
+    under adrf, the request signals). Without it they share asgiref's one sync thread, which
+    holds nothing per request (no ORM query on the hot path once caches are warm)."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"the API handler serves HTTP only, not {scope['type']}")
+        await self.handle(scope, receive, send)
+
+    def load_middleware(self, is_async=False):
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async=is_async)
+        finally:
+            settings.MIDDLEWARE = full
+
+
+django_application = ASGIHandler()
+api_application = ApiASGIHandler()
+
+_API_PREFIXES = ("/api/v1/", "/v1/", "/health", "/status", "/metrics")
+_SESSION_COOKIE = settings.SESSION_COOKIE_NAME.encode()
 
 _shutdown_hooks: list = []
 
@@ -26,7 +63,19 @@ def _register_default_hooks() -> None:
     on_shutdown(shared_state_aclose)
 
 
+def _is_api_call(scope) -> bool:
+    if not scope["path"].startswith(_API_PREFIXES):
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie" and _SESSION_COOKIE in value:
+            return False  # a staff session (analytics in the browser): the full stack
+    return True
+
+
 async def application(scope, receive, send):
+    if scope["type"] == "http":
+        handler = api_application if _is_api_call(scope) else django_application
+        return await handler(scope, receive, send)
     if scope["type"] != "lifespan":
         return await django_application(scope, receive, send)
     while True:

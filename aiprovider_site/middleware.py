@@ -7,6 +7,7 @@ import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.security import SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from aiprovider_site.errors import error_code_for_status, error_response, is_api_path
@@ -171,3 +172,14 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
     @staticmethod
     async def _wrap(response):
         return response
+
+
+class InlineSecurityMiddleware(SecurityMiddleware):
+    """Django's SecurityMiddleware (HTTPS redirect, HSTS, nosniff, referrer policy) for the async
+    API stack: its checks are pure computations, so they run inline instead of in a thread."""
+
+    async def __acall__(self, request):
+        response = self.process_request(request)
+        if response is None:
+            response = await self.get_response(request)
+        return self.process_response(request, response)

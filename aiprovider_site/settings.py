@@ -76,6 +76,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# API calls without a session cookie skip the browser middleware (see aiprovider_site/asgi.py).
+API_MIDDLEWARE = [
+    "aiprovider_site.middleware.RequestIdMiddleware",
+    "aiprovider_site.middleware.ApiErrorEnvelopeMiddleware",
+    "aiprovider_site.middleware.InlineSecurityMiddleware",
+]
+
 ROOT_URLCONF = "aiprovider_site.urls"
 WSGI_APPLICATION = "aiprovider_site.wsgi.application"
 ASGI_APPLICATION = "aiprovider_site.asgi.application"

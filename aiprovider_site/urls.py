@@ -22,4 +22,5 @@ urlpatterns = [
 ]
 
 if settings.BENCHMARK_NOOP_VIEW:
-    urlpatterns.append(path("bench/noop", noop_view))
+    # Under /api/ so that it goes through the same middleware stack as the API it is compared with.
+    urlpatterns.append(path("api/v1/bench/noop", noop_view))

@@ -182,7 +182,7 @@ def main() -> int:
     rows = []
     try:
         wait_for(f"http://127.0.0.1:{upstream_port}/openai/v1/models")
-        wait_for(f"{base}/bench/noop")
+        wait_for(f"{base}/api/v1/bench/noop")
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         messages = [{"role": "user", "content": "Benchmark question"}]
         scripts = {
@@ -213,7 +213,7 @@ def main() -> int:
             ("openai", "/v1/chat/completions"),
         ):
             wrk(base + path, scripts[name], connections=2, duration="1s")
-        wrk(base + "/bench/noop", scripts["noop"], connections=2, duration="1s")
+        wrk(base + "/api/v1/bench/noop", scripts["noop"], connections=2, duration="1s")
 
         scenarios = [
             ("completion, cache miss, full path", "/api/v1/completion", "miss", 0.50),
@@ -221,7 +221,7 @@ def main() -> int:
             ("/v1/chat/completions (OpenAI format), cache miss", "/v1/chat/completions", "openai", 0.50),
         ]
         for title, path, script, target in scenarios:
-            noop = wrk(base + "/bench/noop", scripts["noop"])
+            noop = wrk(base + "/api/v1/bench/noop", scripts["noop"])
             measured = wrk(base + path, scripts[script])
             ratio = measured["rps"] / noop["rps"]
             rows.append((title, noop, measured, ratio, target))
