@@ -323,8 +323,19 @@ class ProviderAdapter(ABC):
             raise self._translate(exc) from exc
 
     async def probe(self) -> None:
-        """The cheapest real call that proves the key and the endpoint: listing models."""
-        await self.list_models()
+        """The cheapest real call that proves the key and the endpoint (by default, listing models)."""
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                await self._probe()
+        except ProviderError:
+            raise
+        except TimeoutError as exc:
+            raise self._deadline_error(self.config.timeout_s) from exc
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    async def _probe(self) -> None:
+        await self._list_models()
 
     async def aclose(self) -> None:
         client, self._client, self._client_loop = self._client, None, None

@@ -145,6 +145,12 @@ class GeminiAdapter(ProviderAdapter):
             response_id=response_id,
         )
 
+    async def _probe(self) -> None:
+        # One page of one model proves the key and the endpoint; the full list may take several.
+        data = _json_or_raise(await self.client().get("models", params={"pageSize": 1}))
+        if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+            raise self._error("invalid_response", "model list is not a list")
+
     async def _list_models(self) -> list[ModelInfo]:
         models: list[ModelInfo] = []
         params: dict[str, Any] = {"pageSize": 1000}

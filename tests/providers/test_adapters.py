@@ -301,3 +301,10 @@ async def test_filtered_answers(case, make_adapter, streamed):
 
 async def test_usage_total_is_prompt_plus_completion():
     assert Usage(prompt_tokens=3, completion_tokens=4, cached_tokens=2, reasoning_tokens=1).total_tokens == 7
+
+
+async def test_gemini_probe_is_a_single_request(emulator, make_adapter):
+    adapter = make_adapter("gemini")
+    before = emulator.emulator.request_count("gemini")
+    await adapter.probe()
+    assert emulator.emulator.request_count("gemini") == before + 1
