@@ -25,8 +25,10 @@ $(VENV)/.installed: $(LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	touch $@
 
+# Two pins from one pyproject: the full set (make, CI) and the runtime set (the Docker image).
 lock:
 	uv pip compile pyproject.toml --group dev --python-version 3.11 --generate-hashes -o $(LOCK)
+	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/lock-runtime.txt
 
 migrate: venv
 	$(BIN)/python manage.py migrate --noinput

@@ -189,6 +189,20 @@ USAGE_FLUSH_BATCH = env.int("USAGE_FLUSH_BATCH", default=500)
 USAGE_FLUSH_INTERVAL_S = env.float("USAGE_FLUSH_INTERVAL_S", default=2.0)
 USAGE_BACKGROUND_WRITER = env.bool("USAGE_BACKGROUND_WRITER", default=True)
 
+# --- Provider health -----------------------------------------------------------------------------
+# Each provider's probe (a model listing) is cut off after this long and counts as unhealthy.
+HEALTH_PROBE_TIMEOUT_S = env.float("HEALTH_PROBE_TIMEOUT_S", default=10.0)
+# A probe that succeeds slower than this makes the provider degraded.
+HEALTH_DEGRADED_LATENCY_MS = env.float("HEALTH_DEGRADED_LATENCY_MS", default=2000.0)
+# How long a probe round's summary is served from shared state before the next round.
+HEALTH_CACHE_TTL_S = env.int("HEALTH_CACHE_TTL_S", default=30)
+# The longest /health waits for a probe round before answering with the last known summary.
+HEALTH_WAIT_S = env.float("HEALTH_WAIT_S", default=3.0)
+# Interval of the periodic probe when `setup_periodic_tasks` first creates it (then: the admin).
+HEALTH_PROBE_INTERVAL_S = env.int("HEALTH_PROBE_INTERVAL_S", default=30)
+# Days of stored probe results kept; older ones are pruned daily.
+HEALTH_RETENTION_DAYS = env.int("HEALTH_RETENTION_DAYS", default=7)
+
 # Serve /bench/noop, the baseline of the benchmark in bench/ (never in production).
 BENCHMARK_NOOP_VIEW = env.bool("BENCHMARK_NOOP_VIEW", default=False)
 
@@ -239,6 +253,12 @@ SPECTACULAR_SETTINGS = {
 LANGFUSE_HOST = env.str("LANGFUSE_HOST", default="")
 LANGFUSE_PUBLIC_KEY = env.str("LANGFUSE_PUBLIC_KEY", default="")
 LANGFUSE_SECRET_KEY = env.str("LANGFUSE_SECRET_KEY", default="")
+# Seconds one export to Langfuse may take (in the background: never on a request's path).
+LANGFUSE_TIMEOUT_S = env.int("LANGFUSE_TIMEOUT_S", default=5)
+# GET /metrics (Prometheus) is open when empty; otherwise it needs `Authorization: Bearer <token>`.
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself): set under gunicorn with several
+# workers, to a directory emptied at every start; see analytics/metrics.py.
 
 LOGGING = logging_config(level=LOG_LEVEL)
 

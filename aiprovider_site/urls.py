@@ -4,7 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from aiprovider_site.views import HealthApi, noop_view
+from aiprovider_site.metrics_view import metrics_view
+from aiprovider_site.views import HealthApi, StatusApi, noop_view
 from routing import urls as routing_urls
 
 # The API's documentation holds no secret and must open in a browser: no key, no session needed.
@@ -12,12 +13,15 @@ PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
 
 urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
+    path("status", StatusApi.as_view(), name="status"),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **PUBLIC), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **PUBLIC), name="redoc"),
     path("api/v1/", include("providers.urls")),
     path("api/v1/", include(routing_urls.api_urlpatterns)),
+    path("api/v1/", include("analytics.urls")),
     path("v1/", include(routing_urls.openai_urlpatterns)),
 ]
 

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.db.models import Count, Sum
+from django.template.response import TemplateResponse
 
-from analytics.models import UsageRecord
+from analytics import charts as charts_lib
+from analytics.charts import color_for
+from analytics.models import CostDashboard, UsageRecord
+from analytics.selectors import dashboard_series
 
 
 @admin.register(UsageRecord)
@@ -39,3 +43,99 @@ class UsageRecordAdmin(admin.ModelAdmin):
                 cached_tokens=Sum("cached_tokens"),
             )
         return response
+
+
+DASHBOARD_PERIODS = (7, 30, 90)
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def _tokens(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+@admin.register(CostDashboard)
+class CostDashboardAdmin(admin.ModelAdmin):
+    """The cost dashboard: server-side SVG charts over the daily rollups. Any staff user may see it."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            days = int(request.GET.get("days", 30))
+        except ValueError:
+            days = 30
+        if days not in DASHBOARD_PERIODS:
+            days = 30
+        data = dashboard_series(days=days)
+        colors = {provider: color_for(i) for i, provider in enumerate(data["providers"])}
+        day_labels = [d.isoformat() for d in data["days"]]
+        charts = [
+            ("Cost per day by provider (USD)", charts_lib.stacked_columns(
+                chart_id="chart-cost-per-day",
+                title="Cost per day by provider",
+                categories=day_labels,
+                series=[
+                    charts_lib.Series(p, [float(data["cost_per_day"][d][p]) for d in data["days"]], colors[p])
+                    for p in data["providers"]
+                ],
+                format_value=_usd,
+            )),
+            ("Tokens by model", charts_lib.horizontal_bars(
+                chart_id="chart-tokens-by-model",
+                title="Tokens by model",
+                rows=[(label, [("prompt", prompt), ("completion", completion)])
+                      for label, prompt, completion in data["tokens_by_model"][:15]],
+                colors={"prompt": color_for(0), "completion": color_for(1)},
+                format_value=_tokens,
+            )),
+            ("Saved by the response cache (USD, at catalogue prices)", charts_lib.stacked_columns(
+                chart_id="chart-cache-savings",
+                title="Cache savings per day",
+                categories=day_labels,
+                series=[charts_lib.Series(
+                    "cache savings", [float(data["savings_per_day"][d]) for d in data["days"]], color_for(2)
+                )],
+                format_value=_usd,
+            )),
+            ("Error rate by provider", charts_lib.horizontal_bars(
+                chart_id="chart-error-rate",
+                title="Error rate by provider",
+                rows=[(f"{provider} ({errors}/{requests})", [("error rate", rate)])
+                      for provider, rate, errors, requests in data["error_rate"]],
+                colors={"error rate": color_for(3)},
+                format_value=_percent,
+                axis_max=1.0,
+            )),
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cost dashboard",
+            "opts": self.model._meta,
+            "days": days,
+            "periods": DASHBOARD_PERIODS,
+            "data": data,
+            "totals": data["totals"],
+            "charts": charts,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/analytics/dashboard.html", context)

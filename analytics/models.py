@@ -43,3 +43,62 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.provider}/{self.model} {self.status}"
+
+
+class UsageDailyRollup(models.Model):
+    """Sums of one UTC day's usage records per provider, model, API key and status.
+
+    Recomputed wholesale for a day by `usage_rollup_day` (delete + insert in one transaction), so
+    running it again is harmless. `api_key_id` is a plain id, not a foreign key: a deleted key's past
+    spend stays attributed to it (0 means no key)."""
+
+    day = models.DateField()
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    api_key_id = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=UsageStatus.choices)
+    requests = models.PositiveIntegerField(default=0)
+    failovers = models.PositiveIntegerField(
+        default=0, help_text="Requests that needed more than one attempt."
+    )
+    streamed = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
+    latency_ms_sum = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-day", "provider", "model"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "provider", "model", "api_key_id", "status"], name="uniq_usage_rollup_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model} key={self.api_key_id} {self.status}"
+
+
+class UsageRollupDay(models.Model):
+    """When a day's rollup was last computed. A day whose rollup ran after the day ended is
+    complete and is read from the rollups; any other day is read from the raw records."""
+
+    day = models.DateField(primary_key=True)
+    computed_at = models.DateTimeField()
+    records = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} (computed {self.computed_at:%Y-%m-%d %H:%M:%S})"
+
+
+class CostDashboard(UsageRecord):
+    """No table: the admin's entry for the cost dashboard, so it is listed on the admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "cost dashboard"
+        verbose_name_plural = "cost dashboard"

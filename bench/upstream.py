@@ -6,6 +6,9 @@ import json
 import os
 
 DELAY_S = float(os.environ.get("UPSTREAM_DELAY_S", "0"))
+# Requests under this path prefix (one provider of the catalogue) take UPSTREAM_SLOW_DELAY_S.
+SLOW_PREFIX = os.environ.get("UPSTREAM_SLOW_PREFIX", "/deepseek/")
+SLOW_DELAY_S = float(os.environ.get("UPSTREAM_SLOW_DELAY_S", "1.0"))
 
 COMPLETION = json.dumps(
     {
@@ -71,8 +74,9 @@ async def app(scope, receive, send):
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    if DELAY_S:
-        await asyncio.sleep(DELAY_S)
+    delay = SLOW_DELAY_S if scope["path"].startswith(SLOW_PREFIX) else DELAY_S
+    if delay and not scope["path"].endswith("/models"):
+        await asyncio.sleep(delay)
     if scope["path"].endswith("/models"):
         payload = (
             b'{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":0,"owned_by":"bench"}]}'

@@ -2,8 +2,9 @@ import os
 
 from django.contrib import admin
 from django.db import models
+from django.utils.html import format_html, format_html_join
 
-from providers.models import HealthCheckResult, Provider, ProviderModel
+from providers.models import HealthCheckResult, HealthReport, Provider, ProviderModel
 
 
 class ProviderModelInline(admin.TabularInline):
@@ -56,8 +57,8 @@ class ProviderModelAdmin(admin.ModelAdmin):
 
 @admin.register(HealthCheckResult)
 class HealthCheckResultAdmin(admin.ModelAdmin):
-    list_display = ("provider", "status", "latency_ms", "checked_at", "error")
-    list_filter = ("status", "provider", "checked_at")
+    list_display = ("provider", "status", "latency_ms", "checked_at", "error_code", "error")
+    list_filter = ("status", "provider", "error_code", "checked_at")
     list_select_related = ("provider",)
     date_hierarchy = "checked_at"
 
@@ -66,3 +67,59 @@ class HealthCheckResultAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(HealthReport)
+class HealthReportAdmin(admin.ModelAdmin):
+    """Hourly reports, written by the providers.health_report task; read-only here."""
+
+    list_display = ("window_start", "window_end", "provider_count", "requests", "failovers", "created_at")
+    date_hierarchy = "window_start"
+    readonly_fields = ("window_start", "window_end", "providers_table", "totals", "created_at")
+    exclude = ("providers",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Viewing stays allowed (the change page renders read-only for view permission).
+        return False
+
+    @admin.display(description="providers")
+    def provider_count(self, obj: HealthReport) -> int:
+        return len(obj.providers or {})
+
+    @admin.display(description="requests")
+    def requests(self, obj: HealthReport) -> int:
+        return (obj.totals or {}).get("requests", 0)
+
+    @admin.display(description="failovers")
+    def failovers(self, obj: HealthReport) -> int:
+        return (obj.totals or {}).get("failovers", 0)
+
+    @admin.display(description="per provider")
+    def providers_table(self, obj: HealthReport):
+        def codes(counts: dict) -> str:
+            return ", ".join(f"{code}: {n}" for code, n in counts.items()) or "-"
+
+        header = (
+            "provider", "checks", "uptime %", "p50 ms", "p95 ms", "probe errors", "requests",
+            "request errors", "failovers",
+        )
+        rows = [
+            (
+                name, f.get("checks", 0), f.get("uptime_percent"), f.get("latency_p50_ms"),
+                f.get("latency_p95_ms"), codes(f.get("check_errors", {})), f.get("requests", 0),
+                codes(f.get("errors", {})), f.get("failovers", 0),
+            )
+            for name, f in sorted((obj.providers or {}).items())
+        ]
+        cells = [
+            format_html_join("", "<td>{}</td>", (("-" if cell is None else cell,) for cell in row))
+            for row in rows
+        ]
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<th>{}</th>", ((h,) for h in header)),
+            format_html_join("", "<tr>{}</tr>", ((c,) for c in cells)),
+        )

@@ -92,7 +92,9 @@ class HealthCheckResult(models.Model):
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="health_checks")
     status = models.CharField(max_length=16, choices=HealthStatus.choices)
     latency_ms = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    # UPPER_SNAKE kind of the failure (TIMEOUT, RATE_LIMITED, ...): what reports count by.
+    error_code = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True, help_text="The provider's error, with the API key redacted.")
     checked_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -101,3 +103,24 @@ class HealthCheckResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id} {self.status} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class HealthReport(models.Model):
+    """What the probes and the traffic saw over one window (an hour, written by a periodic task).
+
+    `providers` maps a provider name to its figures: checks, uptime_percent, latency_p50_ms,
+    latency_p95_ms, check_errors (by code), requests, errors (by code), failovers.
+    `totals` holds the same traffic figures for the whole service.
+    """
+
+    window_start = models.DateTimeField(unique=True)
+    window_end = models.DateTimeField()
+    providers = models.JSONField(default=dict)
+    totals = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-window_start"]
+
+    def __str__(self) -> str:
+        return f"health {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M}"

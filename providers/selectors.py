@@ -1,8 +1,12 @@
 """Reads of the provider catalogue and health."""
 
-from asgiref.sync import sync_to_async
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from providers.models import HealthCheckResult, HealthStatus, Provider
+from django.utils import timezone
+
+from providers.models import HealthCheckResult, HealthReport, HealthStatus, Provider
 
 
 def provider_list(*, enabled_only: bool = True) -> list[Provider]:
@@ -10,15 +14,6 @@ def provider_list(*, enabled_only: bool = True) -> list[Provider]:
     if enabled_only:
         qs = qs.filter(enabled=True)
     return list(qs)
-
-
-def _latest_checks() -> dict[str, HealthCheckResult | None]:
-    latest: dict[str, HealthCheckResult | None] = {}
-    for provider in provider_list():
-        latest[provider.name] = (
-            HealthCheckResult.objects.filter(provider=provider).order_by("-checked_at").first()
-        )
-    return latest
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -31,20 +26,84 @@ def overall_status(statuses: list[str]) -> str:
     return "unhealthy"
 
 
-@sync_to_async
-def provider_health_summary() -> dict:
-    """Health of every enabled provider from its latest stored check."""
-    providers = {}
-    for name, check in _latest_checks().items():
-        providers[name] = {
-            "status": check.status if check else "unknown",
-            "latency_ms": check.latency_ms if check else None,
-            "last_checked": check.checked_at.isoformat() if check else None,
-        }
-    statuses = [p["status"] for p in providers.values()]
-    # Before any probe has run, the service itself is up: report degraded rather than unhealthy.
-    status = overall_status(statuses) if any(s != "unknown" for s in statuses) else "degraded"
-    return {"status": status, "providers": providers, "metrics": {}}
+# A provider that answered, if slowly or rate-limited, was up.
+UP_STATUSES = frozenset({HealthStatus.HEALTHY, HealthStatus.DEGRADED})
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least q% of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class CheckStats:
+    """What one provider's stored probe results say over a window."""
+
+    checks: int = 0
+    uptime_percent: float | None = None  # of the checks that called it (unconfigured ones do not)
+    latency_p50_ms: float | None = None  # over the checks it answered
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    check_errors: dict[str, int] = field(default_factory=dict)  # error_code -> count
+
+
+def _check_stats(rows: list[tuple[str, float | None, str]]) -> CheckStats:
+    probed = [row for row in rows if row[0] != HealthStatus.UNCONFIGURED]
+    latencies = [lat for status, lat, _ in probed if status in UP_STATUSES and lat is not None]
+    up = sum(1 for status, _, _ in probed if status in UP_STATUSES)
+    errors: dict[str, int] = {}
+    for status, _, code in probed:
+        # Unhealthy checks, and degraded ones with a reason (RATE_LIMITED, SLOW).
+        if code or status == HealthStatus.UNHEALTHY:
+            errors[code or "UNKNOWN"] = errors.get(code or "UNKNOWN", 0) + 1
+    return CheckStats(
+        checks=len(rows),
+        uptime_percent=round(100 * up / len(probed), 2) if probed else None,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+        latency_p99_ms=percentile(latencies, 99),
+        check_errors=dict(sorted(errors.items())),
+    )
+
+
+def health_check_stats(
+    *, since: datetime, until: datetime, provider: str | None = None
+) -> dict[str, CheckStats]:
+    """Uptime, latency percentiles and errors per provider from the checks in [since, until)."""
+    qs = HealthCheckResult.objects.filter(checked_at__gte=since, checked_at__lt=until)
+    if provider is not None:
+        qs = qs.filter(provider__name=provider)
+    rows: dict[str, list[tuple[str, float | None, str]]] = {}
+    for name, status, latency_ms, error_code in qs.values_list(
+        "provider__name", "status", "latency_ms", "error_code"
+    ):
+        rows.setdefault(name, []).append((status, latency_ms, error_code))
+    return {name: _check_stats(provider_rows) for name, provider_rows in sorted(rows.items())}
+
+
+def provider_health_detail(*, name: str, limit: int, window: timedelta = timedelta(hours=24)) -> dict | None:
+    """One provider's last `limit` checks and its uptime and latency over `window`; None if unknown."""
+    provider = Provider.objects.filter(name=name).first()
+    if provider is None:
+        return None
+    now = timezone.now()
+    recent = list(HealthCheckResult.objects.filter(provider=provider).order_by("-checked_at")[:limit])
+    stats = health_check_stats(since=now - window, until=now, provider=name).get(name, CheckStats())
+    return {
+        "provider": provider,
+        "recent": recent,
+        "stats": stats,
+        "window_start": now - window,
+        "window_end": now,
+    }
+
+
+def health_report_list(*, limit: int) -> list[HealthReport]:
+    return list(HealthReport.objects.order_by("-window_start")[:limit])
 
 
 HEALTH_STATUS_KEY = "health:status"

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from aiprovider_site.errors import ApiError
+from analytics.metrics import request_finished, request_started
+from analytics.observe import completion_observed
 from analytics.services import UsageEvent, usage_record_enqueue
 from providers.adapters.base import ChatChunk, ChatRequest, ChatResponse, Message, ProviderError, Usage
 from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_current
@@ -275,25 +277,30 @@ async def _record_usage(
     attempts: int,
     error_code: str = "",
     streamed: bool = False,
+    output: str | None = None,
+    ttft_ms: float | None = None,
 ) -> None:
+    """The one place every request ends: its usage record, metrics, log line and trace."""
     usage = usage or Usage()
-    await usage_record_enqueue(
-        UsageEvent(
-            request_id=cmd.request_id,
-            status=status,
-            provider=provider,
-            model=model,
-            api_key_id=cmd.api_key_id,
-            error_code=error_code,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            cost_usd=cost,
-            latency_ms=round(latency_ms, 2),
-            attempts=attempts,
-            streamed=streamed,
-        )
+    event = UsageEvent(
+        request_id=cmd.request_id,
+        status=status,
+        provider=provider,
+        model=model,
+        api_key_id=cmd.api_key_id,
+        error_code=error_code,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost_usd=cost,
+        latency_ms=round(latency_ms, 2),
+        attempts=attempts,
+        streamed=streamed,
     )
+    completion_observed(
+        event, requested_model=cmd.model, messages=cmd.messages, output=output, ttft_ms=ttft_ms
+    )
+    await usage_record_enqueue(event)
 
 
 # --------------------------------------------------------------------------------- the loop
@@ -431,6 +438,14 @@ class _Router:
 
 async def completion_create(cmd: CompletionCommand) -> CompletionResult:
     """Answer one completion: from the cache, or from the best provider that answers in time."""
+    request_started()
+    try:
+        return await _completion_create(cmd)
+    finally:
+        request_finished()
+
+
+async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
     catalogue = await catalogue_current()
     key = cache_key(_cache_payload(cmd))
     view = await routing_view(list(catalogue.providers))
@@ -455,11 +470,13 @@ async def completion_create(cmd: CompletionCommand) -> CompletionResult:
             await _record_usage(
                 cmd,
                 status="cache_hit",
-                provider=result.provider,
+                # The catalogue name (as on every other record), not the display name.
+                provider=cached.get("provider_name", result.provider),
                 model=result.model,
                 usage=usage,
                 latency_ms=result.latency_ms,
                 attempts=0,
+                output=result.content,
             )
             return result
 
@@ -514,6 +531,7 @@ async def completion_create(cmd: CompletionCommand) -> CompletionResult:
                         "content": result.content,
                         "model": result.model,
                         "provider": result.provider,
+                        "provider_name": option.provider.name,
                         "finish_reason": result.finish_reason,
                         "response_id": result.response_id,
                         "usage": {
@@ -533,6 +551,7 @@ async def completion_create(cmd: CompletionCommand) -> CompletionResult:
                 cost=cost,
                 latency_ms=result.latency_ms,
                 attempts=len(router.attempts),
+                output=result.content,
             )
             return result
 
@@ -573,6 +592,9 @@ class CompletionStream:
         self.finish_reason: str | None = None
         self.cost_usd = Decimal("0")
         self.content_parts: list[str] = []
+        # Built right after the first chunk arrived: the time to first token, attempts included.
+        self.ttft_ms = router.elapsed_ms()
+        self._in_flight = True
 
     @property
     def provider(self) -> str:
@@ -630,12 +652,26 @@ class CompletionStream:
             attempts=self.attempt_count,
             error_code=error_code,
             streamed=True,
+            output="".join(self.content_parts),
+            ttft_ms=self.ttft_ms,
         )
+        if self._in_flight:
+            self._in_flight = False
+            request_finished()
 
 
 async def completion_stream(cmd: CompletionCommand) -> CompletionStream:
     """Open a stream on the best provider that produces a first chunk in time (failing over
     before that); streams are not served from or written to the response cache."""
+    request_started()  # finished when the stream ends (CompletionStream._finish)
+    try:
+        return await _completion_stream(cmd)
+    except BaseException:
+        request_finished()
+        raise
+
+
+async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
     catalogue = await catalogue_current()
     view = await routing_view(list(catalogue.providers))
     router = _Router(cmd, catalogue, view)

@@ -1,0 +1,79 @@
+"""`GET /metrics`: the Prometheus exposition. Lives in the project package because the gauges read at
+scrape time (circuit breakers) belong to routing, which analytics must not import.
+
+Outside /api/, so no client key applies: it is open unless METRICS_BEARER_TOKEN is set, and then
+needs `Authorization: Bearer <token>` (401 in the error envelope otherwise).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import structlog
+from django.conf import settings
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+
+from aiprovider_site.errors import error_response
+from analytics.metrics import metrics_exposition
+from providers.catalogue import catalogue_current
+from providers.selectors import provider_health_statuses
+from routing.breaker import breaker_read
+
+logger = structlog.get_logger(__name__)
+
+# Health statuses that count as up: a degraded provider still answers.
+UP_STATUSES = frozenset({"healthy", "degraded"})
+
+
+def _authorized(request) -> bool:
+    token = settings.METRICS_BEARER_TOKEN
+    if not token:
+        return True
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+async def _scrape_time_families() -> list:
+    """Provider health and circuit state, read from shared state now (every worker sees the same)."""
+    up = GaugeMetricFamily(
+        "aiprovider_provider_up", "1 when the latest health probe found the provider healthy or degraded.",
+        labels=["provider"],
+    )
+    circuit = GaugeMetricFamily(
+        "aiprovider_circuit_open", "1 while the provider's circuit breaker is open.", labels=["provider"]
+    )
+    try:
+        catalogue = await catalogue_current()
+        names = set(catalogue.providers)
+    except Exception:
+        logger.warning("metrics_catalogue_unavailable")
+        names = set()
+    try:
+        health = await provider_health_statuses()
+        breakers, _closed_at = await breaker_read(now=time.time())
+    except Exception:  # shared state down: leave the gauges out rather than fail the scrape
+        logger.warning("metrics_shared_state_unavailable")
+        return [up, circuit]
+    for name in sorted(names | set(health)):
+        up.add_metric([name], 1.0 if health.get(name) in UP_STATUSES else 0.0)
+    for name in sorted(names | set(breakers)):
+        state = breakers.get(name)
+        circuit.add_metric([name], 1.0 if state is not None and state.state == "open" else 0.0)
+    return [up, circuit]
+
+
+@require_GET
+async def metrics_view(request):
+    if not _authorized(request):
+        response = error_response(
+            request, message="A valid metrics bearer token is required.", status_code=401,
+            error_code="AUTHENTICATION_FAILED", context={"reason": "invalid"},
+        )
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    body = metrics_exposition(await _scrape_time_families())
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

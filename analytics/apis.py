@@ -1,0 +1,138 @@
+"""Analytics API: GET /api/v1/metrics and GET /api/v1/analytics/costs (the "analytics" scope, or a
+staff session)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access.permissions import HasAnalyticsScope
+from aiprovider_site.errors import ApiError
+from analytics.metrics import process_figures
+from analytics.selectors import DIMENSIONS, MAX_RANGE_DAYS, parse_window, usage_costs, usage_metrics
+
+DEFAULT_WINDOW = "24h"
+DEFAULT_RANGE_DAYS = 30
+
+
+def _invalid(message: str, **context) -> ApiError:
+    return ApiError(message, error_code="VALIDATION_ERROR", status_code=400, context=context)
+
+
+class MetricsApi(APIView):
+    """Request, latency, token, cost and cache figures over a recent window, in total and per
+    provider, with this process's own uptime and in-flight requests."""
+
+    permission_classes = [HasAnalyticsScope]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "window", str, required=False,
+                description="How far back: `<N>m`, `<N>h` or `<N>d` (default `24h`).",
+            )
+        ],
+        responses={200: inline_serializer("UsageMetrics", {
+            "window": serializers.CharField(),
+            "since": serializers.DateTimeField(),
+            "until": serializers.DateTimeField(),
+            "totals": serializers.DictField(),
+            "providers": serializers.ListField(child=serializers.DictField()),
+            "process": serializers.DictField(),
+        })},
+        tags=["analytics"],
+    )
+    def get(self, request):
+        window = request.query_params.get("window", DEFAULT_WINDOW)
+        try:
+            delta = parse_window(window)
+        except ValueError:
+            raise _invalid(
+                f"Invalid window {window!r}: use minutes, hours or days such as 30m, 1h or 7d.",
+                window=window,
+            ) from None
+        until = timezone.now()
+        since = until - delta
+        figures = usage_metrics(since=since, until=until)
+        return Response(
+            {
+                "window": window.strip(),
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                **figures,
+                "process": process_figures(),
+            }
+        )
+
+
+def _date_param(request, name: str, default: date) -> date:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise _invalid(f"Invalid {name!r} date {raw!r}: use YYYY-MM-DD.", **{name: raw}) from None
+
+
+def _group_by(request) -> list[str]:
+    values = [part.strip() for raw in request.query_params.getlist("group_by") for part in raw.split(",")]
+    values = [v for v in values if v]
+    if not values:
+        return list(DIMENSIONS)
+    unknown = sorted({v for v in values if v not in DIMENSIONS})
+    if unknown:
+        raise _invalid(
+            f"Unknown group_by {', '.join(unknown)}; use {', '.join(DIMENSIONS)}.",
+            group_by=unknown, allowed=list(DIMENSIONS),
+        )
+    return list(dict.fromkeys(values))
+
+
+class CostsApi(APIView):
+    """What usage cost over a range of UTC days: totals, breakdowns and optimisation insights."""
+
+    permission_classes = [HasAnalyticsScope]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "from", str, required=False, description="First day, YYYY-MM-DD (default: 29 days earlier)."
+            ),
+            OpenApiParameter(
+                "to", str, required=False, description="Last day, YYYY-MM-DD, included (default: today, UTC)."
+            ),
+            OpenApiParameter(
+                "group_by", str, many=True, required=False,
+                description=(
+                    "Breakdowns to return: provider, model, api_key, day "
+                    "(repeat or comma-separate; default: all)."
+                ),
+            ),
+        ],
+        responses={200: inline_serializer("UsageCosts", {
+            "from": serializers.DateField(),
+            "to": serializers.DateField(),
+            "currency": serializers.CharField(),
+            "totals": serializers.DictField(),
+            "group_by": serializers.ListField(child=serializers.CharField()),
+            "breakdowns": serializers.DictField(),
+            "insights": serializers.DictField(),
+            "sources": serializers.DictField(),
+        })},
+        tags=["analytics"],
+    )
+    def get(self, request):
+        today = timezone.now().date()
+        end = _date_param(request, "to", today)
+        start = _date_param(request, "from", end - timedelta(days=DEFAULT_RANGE_DAYS - 1))
+        if start > end:
+            raise _invalid("'from' is after 'to'.", **{"from": start.isoformat(), "to": end.isoformat()})
+        if (end - start).days + 1 > MAX_RANGE_DAYS:
+            raise _invalid(f"The range is longer than {MAX_RANGE_DAYS} days.", max_days=MAX_RANGE_DAYS)
+        return Response(usage_costs(start=start, end=end, group_by=_group_by(request), today=today))

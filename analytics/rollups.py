@@ -1,0 +1,90 @@
+"""Daily rollups of usage records: one row per UTC day, provider, model, API key and status.
+
+`usage_rollup_day` recomputes a day from scratch (delete and insert in one transaction, under a row
+lock on the day's marker), so it is idempotent and safe to run from several workers. The periodic
+task recomputes yesterday and today; `usage_rollup_rebuild` covers any range (after an import, or
+to backfill).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from analytics.models import UsageDailyRollup, UsageRecord, UsageRollupDay
+from analytics.selectors import day_start
+
+
+def usage_rollup_day(*, day: date) -> int:
+    """Recompute one UTC day's rollup; returns how many usage records it covers."""
+    begin, end = day_start(day), day_start(day + timedelta(days=1))
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                UsageRollupDay.objects.get_or_create(day=day, defaults={"computed_at": begin})
+        except IntegrityError:  # created by a concurrent run: the lock below waits for it
+            pass
+        marker = UsageRollupDay.objects.select_for_update().get(day=day)
+        # Taken before the read: a record that lands after it is not claimed as included.
+        computed_at = timezone.now()
+        groups = (
+            UsageRecord.objects.filter(created_at__gte=begin, created_at__lt=end)
+            .values("provider", "model", "api_key_id", "status")
+            .annotate(
+                requests=Count("id"),
+                failovers=Count("id", filter=Q(attempts__gt=1)),
+                streamed=Count("id", filter=Q(streamed=True)),
+                prompt_tokens=Sum("prompt_tokens"),
+                completion_tokens=Sum("completion_tokens"),
+                cached_tokens=Sum("cached_tokens"),
+                cost_usd=Sum("cost_usd"),
+                latency_ms_sum=Sum("latency_ms"),
+            )
+            .order_by()
+        )
+        rows = [
+            UsageDailyRollup(
+                day=day,
+                provider=g["provider"],
+                model=g["model"],
+                api_key_id=g["api_key_id"] or 0,
+                status=g["status"],
+                requests=g["requests"],
+                failovers=g["failovers"],
+                streamed=g["streamed"],
+                prompt_tokens=g["prompt_tokens"] or 0,
+                completion_tokens=g["completion_tokens"] or 0,
+                cached_tokens=g["cached_tokens"] or 0,
+                cost_usd=g["cost_usd"] or 0,
+                latency_ms_sum=g["latency_ms_sum"] or 0,
+            )
+            for g in groups
+        ]
+        UsageDailyRollup.objects.filter(day=day).delete()
+        UsageDailyRollup.objects.bulk_create(rows, batch_size=1000)
+        marker.computed_at = computed_at
+        marker.records = sum(r.requests for r in rows)
+        marker.save(update_fields=["computed_at", "records"])
+    return marker.records
+
+
+def usage_rollup_recent() -> dict[str, int]:
+    """Yesterday (records queued around midnight land late) and today."""
+    today = timezone.now().date()
+    return {day.isoformat(): usage_rollup_day(day=day) for day in (today - timedelta(days=1), today)}
+
+
+def usage_rollup_rebuild(*, start: date, end: date) -> int:
+    """Recompute every day in [start, end] that has records or an old rollup."""
+    days = set(
+        UsageRollupDay.objects.filter(day__gte=start, day__lte=end).values_list("day", flat=True)
+    )
+    first = UsageRecord.objects.filter(created_at__gte=day_start(start)).order_by("created_at").first()
+    day = max(start, first.created_at.date()) if first else end + timedelta(days=1)
+    while day <= end:
+        days.add(day)
+        day += timedelta(days=1)
+    return sum(usage_rollup_day(day=d) for d in sorted(days))
