@@ -39,7 +39,6 @@ STATUS_CHECK_TIMEOUT_S = 2.0
 NO_USAGE = {"requests_24h": None, "cache_hits_24h": None, "cache_hit_rate_24h": None}
 
 
-
 def _process_start() -> float:
     """When this process started (Unix time): from /proc on Linux, else when this module loaded
     (which is the first request, as the URLconf loads lazily)."""
@@ -193,7 +192,6 @@ async def _check_celery() -> dict[str, Any]:
 async def service_status() -> dict[str, Any]:
     """Version, uptime, and whether the database, Redis and the Celery workers answer, each within
     STATUS_CHECK_TIMEOUT_S. No URLs, host names or passwords."""
-    from aiprovider_site.celery import app
 
     checks: dict[str, Any] = {}
     pending = {"database": _timed_check(_check_database)}
@@ -201,7 +199,7 @@ async def service_status() -> dict[str, Any]:
         pending["redis"] = _timed_check(_check_redis)
     else:
         checks["redis"] = {"status": "not configured"}
-    if app.conf.task_always_eager:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         checks["celery"] = {"status": "in-process (eager)"}
     else:
         pending["celery"] = _timed_check(_check_celery)

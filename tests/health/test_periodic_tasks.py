@@ -90,7 +90,7 @@ def test_every_declared_task_is_registered_with_celery():
 def test_probe_task_runs_a_round_from_a_worker(health):
     from providers.tasks import health_probe_task
 
-    health_probe_task.delay()  # eager without Redis: runs here, with no loop running
+    health_probe_task.apply()  # runs here, as a worker would, with no loop running
 
     assert calls(health, DEFAULT_PROVIDERS) == dict.fromkeys(DEFAULT_PROVIDERS, 1)
     assert HealthCheckResult.objects.filter(status="healthy").count() == 4
@@ -100,7 +100,7 @@ def test_probe_task_runs_a_round_from_a_worker(health):
 async def test_probe_task_run_eagerly_inside_a_running_loop(health):
     from providers.tasks import health_probe_task
 
-    health_probe_task.delay()  # asyncio.run would refuse here: the round gets a thread and loop
+    health_probe_task.apply()  # asyncio.run would refuse here: the round gets a thread and loop
 
     assert calls(health, DEFAULT_PROVIDERS) == dict.fromkeys(DEFAULT_PROVIDERS, 1)
     assert await HealthCheckResult.objects.filter(status="healthy").acount() == 4
@@ -114,7 +114,7 @@ async def test_probe_task_skips_while_another_round_holds_the_lock(health):
 
     await shared_state().set(PROBE_LOCK_KEY, "1", ttl_s=30)
 
-    health_probe_task.delay()
+    health_probe_task.apply()
 
     assert calls(health, DEFAULT_PROVIDERS) == dict.fromkeys(DEFAULT_PROVIDERS, 0)
 

@@ -74,8 +74,8 @@ def test_hourly_report_has_uptime_percentiles_and_errors_from_checks_and_usage(h
         ]
     )
 
-    health_report_task.delay()
-    health_report_task.delay()  # rerunning rewrites the same window's report
+    health_report_task.apply()
+    health_report_task.apply()  # rerunning rewrites the same window's report
 
     report = HealthReport.objects.get()
     assert (report.window_start, report.window_end) == (window_start, window_end)

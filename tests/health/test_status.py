@@ -7,6 +7,7 @@ pytestmark = pytest.mark.django_db
 
 def test_status_without_redis_reports_db_ok_and_eager_tasks(client, settings):
     settings.REDIS_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # as settings.py derives it when REDIS_URL is unset
 
     response = client.get("/status")  # no API key
 
