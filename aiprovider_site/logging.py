@@ -1,6 +1,7 @@
 """structlog set-up: one JSON object per line, with the request id bound by middleware."""
 
 import logging
+import os
 
 import structlog
 
@@ -39,8 +40,15 @@ def _shared_processors() -> list:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_pid,
         redact_secrets,
     ]
+
+
+def add_pid(_logger, _method, event_dict: dict) -> dict:
+    """Which worker process wrote the line (several gunicorn workers share one stream)."""
+    event_dict["pid"] = os.getpid()
+    return event_dict
 
 
 def logging_config(*, level: str) -> dict:

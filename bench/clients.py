@@ -21,7 +21,7 @@ def _request(path: str, body: dict, headers: dict[str, str], port: int) -> bytes
         f"Content-Length: {len(payload)}",
         "Connection: close",
     ]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() != "content-type"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 

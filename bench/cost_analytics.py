@@ -164,14 +164,18 @@ def main() -> None:
 
     key_ids, secret = _keys(args.keys)
     removed = _delete_bench_rows()
-    print(f"database: {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']} "
-          f"(PostgreSQL {connection.cursor().connection.info.server_version})")
+    print(
+        f"database: {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']} "
+        f"(PostgreSQL {connection.cursor().connection.info.server_version})"
+    )
     if removed:
         print(f"removed {removed:,} rows of an earlier run")
     insert_s = _insert(args.rows, args.days, key_ids, args.seed)
     total = UsageRecord.objects.count()
-    print(f"inserted {args.rows:,} usage records over {args.days} days with COPY in {insert_s:.1f} s "
-          f"({total:,} in the table)")
+    print(
+        f"inserted {args.rows:,} usage records over {args.days} days with COPY in {insert_s:.1f} s "
+        f"({total:,} in the table)"
+    )
 
     today = timezone.now().date()
     started = time.perf_counter()
@@ -190,10 +194,16 @@ def main() -> None:
     costs = "/api/v1/analytics/costs"
     scenarios = [
         ("costs, default (30 days, every breakdown)", "/api/v1/analytics/costs", True),
-        (f"costs, {args.days} days, every breakdown",
-         f"/api/v1/analytics/costs?from={(today - timedelta(days=args.days - 1)).isoformat()}", True),
-        ("costs, 7 days, group_by=provider,model",
-         f"{costs}?from={(today - timedelta(days=6)).isoformat()}&group_by=provider,model", True),
+        (
+            f"costs, {args.days} days, every breakdown",
+            f"/api/v1/analytics/costs?from={(today - timedelta(days=args.days - 1)).isoformat()}",
+            True,
+        ),
+        (
+            "costs, 7 days, group_by=provider,model",
+            f"{costs}?from={(today - timedelta(days=6)).isoformat()}&group_by=provider,model",
+            True,
+        ),
         ("costs, today only, group_by=api_key", f"{costs}?from={today.isoformat()}&group_by=api_key", True),
         ("metrics JSON, window=1h", "/api/v1/metrics?window=1h", False),
         ("metrics JSON, window=24h (raw records, percentiles)", "/api/v1/metrics?window=24h", False),
@@ -212,8 +222,10 @@ def main() -> None:
         print(f"{label:58} {min(timings):8.1f} {median:8.1f} {max(timings):8.1f}  {verdict}")
         if is_cost and path.endswith("costs"):
             sources = body["sources"]
-            print(f"{'':58} requests={body['totals']['requests']:,} cost=${body['totals']['cost_usd']:,.2f} "
-                  f"rollup_days={sources['rollup_days']} raw_days={sources['raw_days']}")
+            print(
+                f"{'':58} requests={body['totals']['requests']:,} cost=${body['totals']['cost_usd']:,.2f} "
+                f"rollup_days={sources['rollup_days']} raw_days={sources['raw_days']}"
+            )
 
     if not args.keep:
         removed = _delete_bench_rows()

@@ -9,6 +9,7 @@ machine and are only context.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -23,10 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import clients  # noqa: E402
+
 PYTHON = sys.executable
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+STREAMS = int(os.environ.get("BENCH_STREAMS", "200"))
+BURST = int(os.environ.get("BENCH_BURST", "1000"))
+MEMORY_REQUESTS = int(os.environ.get("BENCH_MEMORY_REQUESTS", "100000"))
 
 
 def free_port() -> int:
@@ -120,6 +128,7 @@ def main() -> int:
         "REDIS_URL": redis,
         "PROVIDER_EMULATOR_URL": f"http://127.0.0.1:{upstream_port}",
         "OPENAI_API_KEY": "sk-bench",
+        "DEEPSEEK_API_KEY": "sk-bench-slow",
         "BENCHMARK_NOOP_VIEW": "true",
         "RESPONSE_CACHE_TTL_S": "3600",
         "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
@@ -226,14 +235,92 @@ def main() -> int:
             ratio = measured["rps"] / noop["rps"]
             rows.append((title, noop, measured, ratio, target))
             print(f"{title}: {measured['rps']:.0f} req/s vs no-op {noop['rps']:.0f} req/s -> {ratio:.2f}")
+
+        no_cache = {**auth, "Cache-Control": "no-cache, no-store"}
+        body = {"messages": messages, "model": "gpt-4o-mini", "stream": True}
+        streaming = {
+            "gateway": asyncio.run(
+                clients.streams(
+                    port=gateway_port,
+                    path="/api/v1/completion",
+                    body=body,
+                    headers=no_cache,
+                    count=STREAMS,
+                    concurrency=8,
+                )
+            ),
+            "upstream": asyncio.run(
+                clients.streams(
+                    port=upstream_port,
+                    path="/openai/v1/chat/completions",
+                    body=body,
+                    headers={"Authorization": "Bearer sk-bench"},
+                    count=STREAMS,
+                    concurrency=8,
+                )
+            ),
+        }
+        print(f"streaming: {streaming}")
+
+        slow_body = {"messages": messages, "model": "deepseek-chat"}
+        asyncio.run(
+            clients.burst(
+                port=gateway_port,
+                path="/api/v1/providers/deepseek/completion",
+                body=slow_body,
+                headers=no_cache,
+                count=20,
+            )
+        )  # warm the slow provider
+        concurrency = asyncio.run(
+            clients.burst(
+                port=gateway_port,
+                path="/api/v1/providers/deepseek/completion",
+                body=slow_body,
+                headers=no_cache,
+                count=BURST,
+            )
+        )
+        print(f"concurrency: {concurrency}")
+
+        memory = measure_memory(procs[1].pid, base + "/api/v1/completion", scripts["miss"])
+        print(f"memory: {memory}")
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(10)
-    write_report(rows, redis=bool(redis))
+    write_report(rows, streaming, concurrency, memory, redis=bool(redis))
     shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(r[3] >= r[4] for r in rows) else 1
+    met = all(r[3] >= r[4] for r in rows) and concurrency_met(concurrency) and memory_met(memory)
+    return 0 if met else 1
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def measure_memory(pid: int, url: str, script: Path) -> dict:
+    """Resident size of the worker after 10,000 and after MEMORY_REQUESTS requests (full path)."""
+    done = 0
+    checkpoints = {}
+    for target in (10_000, MEMORY_REQUESTS):
+        while done < target:
+            done += wrk(url, script, duration="10s")["requests"]
+        checkpoints[target] = {"requests": done, "rss_kib": rss_kib(pid)}
+    return checkpoints
+
+
+def concurrency_met(result: dict) -> bool:
+    return result["failures"] == 0 and result["p99_s"] is not None and result["p99_s"] < 1.5
+
+
+def memory_met(memory: dict) -> bool:
+    first, last = memory[10_000]["rss_kib"], memory[MEMORY_REQUESTS]["rss_kib"]
+    return last <= first * 1.10
 
 
 def machine() -> str:
@@ -249,7 +336,7 @@ def machine() -> str:
     return f"{platform.node() or 'host'}: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
 
 
-def write_report(rows, *, redis: bool) -> None:
+def write_report(rows, streaming, concurrency, memory, *, redis: bool) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -271,6 +358,33 @@ def write_report(rows, *, redis: bool) -> None:
             f"{measured['p50_ms']:.1f} | {measured['p90_ms']:.1f} | {measured['p99_ms']:.1f} | "
             f"{measured['errors'] + measured['non2xx']} |"
         )
+    gateway, upstream = streaming["gateway"], streaming["upstream"]
+    lines += [
+        "",
+        f"Streaming ({gateway['count']} streams of {gateway['chunks_per_stream']:.0f} chunks, 8 at a time, "
+        "through the gateway and straight to the upstream):",
+        "",
+        "| path | time to first chunk p50 ms | p99 ms | chunks/s per stream |",
+        "| --- | ---: | ---: | ---: |",
+        f"| gateway /api/v1/completion | {gateway['ttfb_p50_ms']:.1f} | {gateway['ttfb_p99_ms']:.1f} | "
+        f"{gateway['chunks_per_s']:.0f} |",
+        f"| upstream direct | {upstream['ttfb_p50_ms']:.1f} | {upstream['ttfb_p99_ms']:.1f} | "
+        f"{upstream['chunks_per_s']:.0f} |",
+        "",
+        f"Concurrency: {concurrency['count']} simultaneous completions against an upstream that takes "
+        f"1 s each, one worker: {concurrency['ok']} answered, {concurrency['failures']} failed, p50 "
+        f"{concurrency['p50_s']:.2f} s, p99 {concurrency['p99_s']:.2f} s, "
+        f"slowest {concurrency['max_s']:.2f} s "
+        f"(target p99 < 1.5 s: {'met' if concurrency_met(concurrency) else 'missed'}).",
+        "",
+    ]
+    first, last = memory[10_000], memory[MEMORY_REQUESTS]
+    growth = (last["rss_kib"] / first["rss_kib"] - 1) * 100
+    lines += [
+        f"Memory (the worker's resident size, full path): {first['rss_kib'] / 1024:.1f} MiB after "
+        f"{first['requests']:,} requests, {last['rss_kib'] / 1024:.1f} MiB after {last['requests']:,} "
+        f"({growth:+.1f}%; target within 10%: {'met' if memory_met(memory) else 'missed'}).",
+    ]
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
 

@@ -6,6 +6,7 @@ path does not pay a round trip per request for it; this worker's own breaker cha
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -30,10 +31,12 @@ class RoutingView:
 
 
 _view = RoutingView()
+# One refresh in flight per event loop: a burst of requests arriving as the view goes stale waits
+# for that one read instead of each sending its own.
+_refreshing: dict[int, asyncio.Future] = {}
 
 
 async def routing_view(providers: list[str], *, fresh: bool = False) -> RoutingView:
-    global _view
     now = time.monotonic()
     if (
         not fresh
@@ -41,6 +44,27 @@ async def routing_view(providers: list[str], *, fresh: bool = False) -> RoutingV
         and now - _view.read_at < settings.ROUTING_STATE_REFRESH_S
     ):
         return _view
+    loop = asyncio.get_running_loop()
+    pending = _refreshing.get(id(loop))
+    if pending is not None and not fresh and _view.providers == tuple(providers):
+        return await asyncio.shield(pending)
+    future = loop.create_future()
+    _refreshing[id(loop)] = future
+    try:
+        view = await _refresh(providers, now)
+        future.set_result(view)
+        return view
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: waiters get it, nobody else needs to
+        raise
+    finally:
+        if _refreshing.get(id(loop)) is future:
+            del _refreshing[id(loop)]
+
+
+async def _refresh(providers: list[str], now: float) -> RoutingView:
+    global _view
     try:
         stats = await stats_read(providers)
         breakers, closed_at = await breaker_read()

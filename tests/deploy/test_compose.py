@@ -59,7 +59,10 @@ def test_the_gateway_service_is_healthchecked_and_restarts_on_failure():
     assert any(port.endswith(":${AI_PROVIDER_PORT:-8005}") for port in gateway["ports"])
     # Migrations and the catalogue run once, before the gateway and the workers start.
     for name in ("ai-provider", "celery-worker", "celery-beat"):
-        assert COMPOSE["services"][name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert (
+            COMPOSE["services"][name]["depends_on"]["migrate"]["condition"]
+            == "service_completed_successfully"
+        )
 
 
 def commands_of(service: dict) -> list[list[str]]:

@@ -1,0 +1,127 @@
+"""gunicorn with two uvicorn workers, as deployed: each worker answers completions."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from providers.emulator import EmulatorServer
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    emulator = EmulatorServer().start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
+        "DEVELOPMENT_MODE": "false",
+        "SECRET_KEY": "gunicorn-smoke-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "AI_PROVIDER_VAR_DIR": str(tmp_path),
+        "REDIS_URL": "",
+        "PROVIDER_EMULATOR_URL": emulator.base_url,
+        "OPENAI_API_KEY": "sk-smoke",
+        "AI_PROVIDER_HOST": "127.0.0.1",
+        "AI_PROVIDER_PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "INFO",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT, timeout=120)
+    subprocess.run(
+        [*manage, "sync_providers"], env=env, check=True, cwd=ROOT, timeout=60, capture_output=True
+    )
+    out = subprocess.run(
+        [*manage, "create_api_key", "--name", "smoke"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    ).stdout
+    key = out.strip().splitlines()[-1]
+    log = (tmp_path / "gunicorn.log").open("w+")
+    master = subprocess.Popen(
+        [str(GUNICORN), "-c", "gunicorn.conf.py", "aiprovider_site.asgi:application"],
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or master.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"gunicorn did not start:\n{log.read()[-3000:]}")
+        time.sleep(0.3)
+    yield base, key, log, master
+    master.send_signal(signal.SIGTERM)
+    master.wait(30)
+    emulator.stop()
+
+
+def completion_pids(log) -> set[int]:
+    log.flush()
+    log.seek(0)
+    pids = set()
+    for line in log.read().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("event") == "completion":
+                pids.add(record["pid"])
+    return pids
+
+
+def test_two_workers_each_answer_completions(served):
+    base, key, log, master = served
+    workers = {
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(master.pid)], capture_output=True, text=True
+        ).stdout.split()
+    }
+    assert len(workers) == 2
+    answered = 0
+    for round_ in range(20):
+        # Fresh connections, several at once, so that both workers accept some.
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+            for i in range(8):
+                response = client.post(
+                    "/api/v1/completion",
+                    json={"messages": [{"role": "user", "content": f"smoke {round_} {i}"}]},
+                    headers={"Connection": "close"},
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["provider"] == "openai (emulator)"
+                answered += 1
+        if completion_pids(log) >= workers:
+            break
+    assert completion_pids(log) == workers, f"{answered} completions, all answered by one worker"
+    metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    assert "aiprovider_requests_total" in metrics
