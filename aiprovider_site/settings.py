@@ -202,6 +202,8 @@ HEALTH_WAIT_S = env.float("HEALTH_WAIT_S", default=3.0)
 HEALTH_PROBE_INTERVAL_S = env.int("HEALTH_PROBE_INTERVAL_S", default=30)
 # Days of stored probe results kept; older ones are pruned daily.
 HEALTH_RETENTION_DAYS = env.int("HEALTH_RETENTION_DAYS", default=7)
+# Probe statuses older than this no longer steer routing (the prober may have stopped).
+HEALTH_STATUS_MAX_AGE_S = env.int("HEALTH_STATUS_MAX_AGE_S", default=300)
 
 # Serve /bench/noop, the baseline of the benchmark in bench/ (never in production).
 BENCHMARK_NOOP_VIEW = env.bool("BENCHMARK_NOOP_VIEW", default=False)

@@ -32,7 +32,7 @@ from providers.adapters.base import ProviderError
 from providers.catalogue import ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
 from providers.models import HealthCheckResult, HealthStatus, Provider
-from providers.selectors import HEALTH_STATUS_KEY
+from providers.selectors import HEALTH_STATUS_KEY, HEALTH_STATUS_STAMP_KEY
 
 logger = structlog.get_logger(__name__)
 
@@ -163,6 +163,7 @@ async def health_probe_round() -> dict[str, Any]:
         state = shared_state()
         if results:
             await state.hset(HEALTH_STATUS_KEY, {r.provider: str(r.status) for r in results})
+            await state.set(HEALTH_STATUS_STAMP_KEY, str(time.time()))
         payload = json.dumps(summary)
         await state.set(SUMMARY_KEY, payload, ttl_s=settings.HEALTH_CACHE_TTL_S)
         await state.set(LAST_SUMMARY_KEY, payload)

@@ -1,9 +1,11 @@
 """Reads of the provider catalogue and health."""
 
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from providers.models import HealthCheckResult, HealthReport, HealthStatus, Provider
@@ -107,10 +109,18 @@ def health_report_list(*, limit: int) -> list[HealthReport]:
 
 
 HEALTH_STATUS_KEY = "health:status"
+# When the last probe round published; statuses older than HEALTH_STATUS_MAX_AGE_S are ignored.
+HEALTH_STATUS_STAMP_KEY = "health:status:published_at"
 
 
 async def provider_health_statuses() -> dict[str, str]:
     """The latest probe status per provider, as the health checker publishes it."""
     from aiprovider_site.shared_state import shared_state
 
-    return await shared_state().hgetall(HEALTH_STATUS_KEY)
+    state = shared_state()
+    statuses = await state.hgetall(HEALTH_STATUS_KEY)
+    stamp = await state.get(HEALTH_STATUS_STAMP_KEY)
+    # If the prober stopped (beat down), old verdicts must not steer routing for ever.
+    if stamp is not None and time.time() - float(stamp) > settings.HEALTH_STATUS_MAX_AGE_S:
+        return {}
+    return statuses

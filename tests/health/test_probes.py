@@ -111,6 +111,18 @@ async def test_round_publishes_statuses_for_routing(health):
     assert published == {"openai": "unhealthy", **dict.fromkeys(DEFAULT_PROVIDERS[1:], "healthy")}
 
 
+async def test_stale_statuses_no_longer_steer_routing(health, settings):
+    from providers.selectors import HEALTH_STATUS_STAMP_KEY, provider_health_statuses
+
+    health.fault("openai", "status:503", count=1)
+    await health_probe_round()
+    assert (await provider_health_statuses())["openai"] == "unhealthy"
+
+    settings.HEALTH_STATUS_MAX_AGE_S = 60
+    await shared_state().set(HEALTH_STATUS_STAMP_KEY, str(time.time() - 61))  # the prober stopped
+    assert await provider_health_statuses() == {}
+
+
 async def test_routing_tries_a_provider_with_a_failing_probe_last(five_providers, health):
     # Both openai and the local server serve gpt-4o-mini; openai's priority puts it first.
     first = await health.complete({"model": "gpt-4o-mini"})

@@ -53,6 +53,7 @@ def test_status_with_a_broker_and_no_worker_says_so(client, settings, monkeypatc
     from aiprovider_site.celery import app
 
     monkeypatch.setitem(app.conf, "task_always_eager", False)
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a broker is configured
     monkeypatch.setattr(app.control, "ping", lambda timeout: [])
 
     body = client.get("/status").json()
