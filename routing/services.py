@@ -405,6 +405,20 @@ class _Router:
             context={"provider": error.provider, "attempts": [a.as_context() for a in self.attempts]},
         )
 
+    async def refused(self, option: _Option, error: ProviderError, *, streamed: bool = False) -> ApiError:
+        """A client error from the provider: recorded, and returned to raise without failover."""
+        await _record_usage(
+            self.cmd,
+            status="error",
+            provider=option.provider.name,
+            model=option.model.name,
+            latency_ms=self.elapsed_ms(),
+            attempts=len(self.attempts),
+            error_code=_error_code(error),
+            streamed=streamed,
+        )
+        return self.client_error(error)
+
     def exhausted(self) -> ApiError:
         if not self.attempts:
             message = "No provider could be tried within the deadline."
@@ -494,16 +508,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                 router.failure(option, error, started)
                 decision = await router.handle_failure(option, state, error, retry)
                 if decision == "stop":
-                    await _record_usage(
-                        cmd,
-                        status="error",
-                        provider=option.provider.name,
-                        model=option.model.name,
-                        latency_ms=router.elapsed_ms(),
-                        attempts=len(router.attempts),
-                        error_code=_error_code(error),
-                    )
-                    raise router.client_error(error) from None
+                    raise await router.refused(option, error) from None
                 if decision == "retry":
                     retry += 1
                     continue
@@ -693,17 +698,7 @@ async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
                 router.failure(option, error, started)
                 decision = await router.handle_failure(option, state, error, retry)
                 if decision == "stop":
-                    await _record_usage(
-                        cmd,
-                        status="error",
-                        provider=option.provider.name,
-                        model=option.model.name,
-                        latency_ms=router.elapsed_ms(),
-                        attempts=len(router.attempts),
-                        error_code=_error_code(error),
-                        streamed=True,
-                    )
-                    raise router.client_error(error) from None
+                    raise await router.refused(option, error, streamed=True) from None
                 if decision == "retry":
                     retry += 1
                     continue

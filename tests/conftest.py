@@ -85,3 +85,32 @@ def redis_url():
     if url is None:
         pytest.skip("no Redis on 127.0.0.1:6379 and REDIS_URL is not set")
     return url
+
+
+@pytest.fixture
+def json_log_lines():
+    """Every log record, at every level, rendered by the project's JSON formatter as it would be
+    written; the list of lines."""
+    import logging
+
+    from django.conf import settings
+
+    formatter_config = dict(settings.LOGGING["formatters"]["json"])
+    factory = formatter_config.pop("()")
+    formatter = factory(**formatter_config)
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(formatter.format(record))
+
+    handler = Keep(level=logging.DEBUG)
+    loggers = [logging.getLogger(), logging.getLogger("django")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    yield lines
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -1,45 +1,24 @@
 """One JSON log line per completion, with what an operator greps for, and no prompt by default."""
 
 import json
-import logging
 
 import pytest
-from django.conf import settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def json_lines():
-    """The project's JSON formatter on a handler that keeps what it writes."""
-    formatter_config = dict(settings.LOGGING["formatters"]["json"])
-    factory = formatter_config.pop("()")
-    formatter = factory(**formatter_config)
-    lines: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            lines.append(formatter.format(record))
-
-    handler = Keep()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield lines
-    root.removeHandler(handler)
 
 
 def completion_lines(lines: list[str]) -> list[dict]:
     return [r for r in map(json.loads, lines) if r.get("event") == "completion"]
 
 
-async def test_a_completion_logs_one_json_line(gateway, json_lines):
+async def test_a_completion_logs_one_json_line(gateway, json_log_lines):
     secret_prompt = "my secret prompt 7f3a"
     response = await gateway.complete(
         {"messages": [{"role": "user", "content": secret_prompt}]}, headers={"X-Request-ID": "req-log-42"}
     )
     assert response.status_code == 200
     body = response.json()
-    [line] = completion_lines(json_lines)
+    [line] = completion_lines(json_log_lines)
     assert line["request_id"] == "req-log-42"
     assert line["api_key_name"] == "routing-tests"
     assert line["provider"] == "openai"
@@ -52,27 +31,27 @@ async def test_a_completion_logs_one_json_line(gateway, json_lines):
     assert line["cost_usd"] == pytest.approx(body["cost_estimate"])
     assert line["latency_ms"] > 0
     assert line["level"] == "info"
-    assert not any(secret_prompt in raw for raw in json_lines)
+    assert not any(secret_prompt in raw for raw in json_log_lines)
 
     again = await gateway.complete({"messages": [{"role": "user", "content": secret_prompt}]})
     assert again["X-Cache"] == "HIT"
-    assert completion_lines(json_lines)[-1]["cache"] == "hit"
+    assert completion_lines(json_log_lines)[-1]["cache"] == "hit"
 
 
-async def test_an_error_is_logged_with_its_code(gateway, json_lines):
+async def test_an_error_is_logged_with_its_code(gateway, json_log_lines):
     for provider in ("openai", "anthropic", "google", "deepseek"):
         gateway.fault(provider, "status:503")
     response = await gateway.complete()
     assert response.status_code == 503
-    [line] = completion_lines(json_lines)
+    [line] = completion_lines(json_log_lines)
     assert line["status"] == "error"
     assert line["error_code"] == "PROVIDER_UNAVAILABLE"
     assert line["attempts"] > 1
 
 
-async def test_prompts_are_logged_only_with_log_prompts(gateway, json_lines, settings):
+async def test_prompts_are_logged_only_with_log_prompts(gateway, json_log_lines, settings):
     settings.LOG_PROMPTS = True
     response = await gateway.complete({"messages": [{"role": "user", "content": "log this one"}]})
-    [line] = completion_lines(json_lines)
+    [line] = completion_lines(json_log_lines)
     assert line["messages"] == [{"role": "user", "content": "log this one"}]
     assert line["output"] == response.json()["content"]

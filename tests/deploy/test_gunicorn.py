@@ -1,9 +1,7 @@
 """gunicorn with two uvicorn workers, as deployed: each worker answers completions."""
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,53 +11,24 @@ import httpx
 import pytest
 
 from providers.emulator import EmulatorServer
+from tests.deploy.servers import ROOT, free_port, prepare_database, server_env
 
-ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served(tmp_path):
     emulator = EmulatorServer().start()
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
-        "DEVELOPMENT_MODE": "false",
-        "SECRET_KEY": "gunicorn-smoke-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "AI_PROVIDER_VAR_DIR": str(tmp_path),
-        "REDIS_URL": "",
-        "PROVIDER_EMULATOR_URL": emulator.base_url,
-        "OPENAI_API_KEY": "sk-smoke",
-        "AI_PROVIDER_HOST": "127.0.0.1",
-        "AI_PROVIDER_PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "INFO",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT, timeout=120)
-    subprocess.run(
-        [*manage, "sync_providers"], env=env, check=True, cwd=ROOT, timeout=60, capture_output=True
+    env = server_env(
+        tmp_path,
+        emulator_url=emulator.base_url,
+        AI_PROVIDER_HOST="127.0.0.1",
+        AI_PROVIDER_PORT=str(port),
+        WEB_CONCURRENCY="2",
+        LOG_LEVEL="INFO",
     )
-    out = subprocess.run(
-        [*manage, "create_api_key", "--name", "smoke"],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        timeout=60,
-        capture_output=True,
-        text=True,
-    ).stdout
-    key = out.strip().splitlines()[-1]
+    key = prepare_database(env)
     log = (tmp_path / "gunicorn.log").open("w+")
     master = subprocess.Popen(
         [str(GUNICORN), "-c", "gunicorn.conf.py", "aiprovider_site.asgi:application"],

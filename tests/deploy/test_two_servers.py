@@ -1,26 +1,15 @@
 """Two server processes sharing Redis enforce one key's requests-per-minute limit together."""
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from redis import Redis
 
 from providers.emulator import EmulatorServer
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.deploy.servers import ROOT, free_port, prepare_database, server_env
 
 
 def wait_until_up(url: str, process: subprocess.Popen) -> None:
@@ -39,38 +28,8 @@ def wait_until_up(url: str, process: subprocess.Popen) -> None:
 def test_rpm_limit_holds_across_two_server_processes(tmp_path, redis_url):
     Redis.from_url(redis_url).flushdb()
     emulator = EmulatorServer().start()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
-        "DEVELOPMENT_MODE": "false",
-        "SECRET_KEY": "two-servers-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "AI_PROVIDER_VAR_DIR": str(tmp_path),
-        "REDIS_URL": redis_url,
-        "PROVIDER_EMULATOR_URL": emulator.base_url,
-        "OPENAI_API_KEY": "sk-two-servers",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT, timeout=120)
-    subprocess.run(
-        [*manage, "sync_providers"], env=env, check=True, cwd=ROOT, timeout=60, capture_output=True
-    )
-    key = (
-        subprocess.run(
-            [*manage, "create_api_key", "--name", "shared", "--rpm", "10"],
-            env=env,
-            check=True,
-            cwd=ROOT,
-            timeout=60,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    env = server_env(tmp_path, emulator_url=emulator.base_url, redis_url=redis_url, LOG_LEVEL="WARNING")
+    key = prepare_database(env, "--rpm", "10")
     ports = [free_port(), free_port()]
     servers = [
         subprocess.Popen(

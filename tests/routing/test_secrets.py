@@ -1,11 +1,8 @@
 """A provider key planted in the environment never leaves the process: not in a response body or
 header, not in a log line, not in an admin page, across success, failover and error paths."""
 
-import logging
-
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.test import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -13,31 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MARKER = "sk-PLANTED-7f3a9c1e5b2d4f60-secret"
 
 
-@pytest.fixture
-def captured_logs():
-    """Every log record at every level, rendered as the service renders it (JSON lines)."""
-    formatter_config = dict(settings.LOGGING["formatters"]["json"])
-    factory = formatter_config.pop("()")
-    formatter = factory(**formatter_config)
-    lines: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            lines.append(formatter.format(record))
-
-    handler = Keep(level=logging.DEBUG)
-    loggers = [logging.getLogger(), logging.getLogger("django")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-    yield lines
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-async def test_planted_provider_key_appears_nowhere(gateway, monkeypatch, captured_logs, django_user_model):
+async def test_planted_provider_key_appears_nowhere(gateway, monkeypatch, json_log_lines, django_user_model):
     monkeypatch.setenv("OPENAI_API_KEY", MARKER)
     answers = []
 
@@ -88,6 +61,6 @@ async def test_planted_provider_key_appears_nowhere(gateway, monkeypatch, captur
     await gateway.records()  # flush usage records so the admin lists them
     for page in await sync_to_async(admin_pages)():
         assert MARKER.encode() not in page
-    assert captured_logs, "nothing was logged: the test would prove nothing"
-    leaked = [line for line in captured_logs if MARKER in line or MARKER[-12:] in line]
+    assert json_log_lines, "nothing was logged: the test would prove nothing"
+    leaked = [line for line in json_log_lines if MARKER in line or MARKER[-12:] in line]
     assert leaked == []
