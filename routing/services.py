@@ -32,6 +32,7 @@ from routing import breaker
 from routing.cache import cache_key, response_cache_get, response_cache_set
 from routing.selection import Candidate, rank_candidates, strategy_for
 from routing.state import RoutingView, routing_view, routing_view_note_breaker
+from routing.stats import stats_record
 
 logger = structlog.get_logger(__name__)
 
@@ -231,23 +232,20 @@ async def _best_effort(coro, what: str) -> Any:
 
 
 async def _note_success(option: _Option, state: breaker.BreakerState, latency_ms: float) -> None:
-    await _best_effort(breaker_stats_success(option.provider.name, state, latency_ms), "record_success")
+    provider = option.provider.name
 
+    async def record() -> None:
+        await stats_record(provider=provider, ok=True, latency_ms=latency_ms)
+        if state.state != "closed":
+            await breaker.breaker_record_success(provider=provider, was=state)
+            routing_view_note_breaker(provider, breaker.BreakerState("closed"))
 
-async def breaker_stats_success(provider: str, state: breaker.BreakerState, latency_ms: float) -> None:
-    from routing.stats import stats_record
-
-    await stats_record(provider=provider, ok=True, latency_ms=latency_ms)
-    if state.state != "closed":
-        await breaker.breaker_record_success(provider=provider, was=state)
-        routing_view_note_breaker(provider, breaker.BreakerState("closed"))
+    await _best_effort(record(), "record_success")
 
 
 async def _note_failure(
     option: _Option, state: breaker.BreakerState, error: ProviderError, view: RoutingView
 ):
-    from routing.stats import stats_record
-
     async def record() -> None:
         await stats_record(provider=option.provider.name, ok=False, latency_ms=0.0)
         new_state = await breaker.breaker_record_failure(
@@ -318,6 +316,7 @@ class _Router:
         self.attempts: list[Attempt] = []
         self.context_limit: int | None = None  # set when a prompt was too long for some model
         self.tried_open = False
+        self.last_error: ProviderError | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -374,6 +373,7 @@ class _Router:
         return True
 
     def failure(self, option: _Option, error: ProviderError, started: float) -> None:
+        self.last_error = error
         self.attempts.append(
             Attempt(
                 option.provider.name,
@@ -418,6 +418,23 @@ class _Router:
             streamed=streamed,
         )
         return self.client_error(error)
+
+    async def failed(self, *, streamed: bool = False) -> ApiError:
+        """No candidate answered: recorded, and returned to raise (a prompt too long for every
+        model is the client's error; anything else is 503)."""
+        if self.last_error is not None and self.last_error.kind == "context_length_exceeded":
+            error = self.client_error(self.last_error)
+        else:
+            error = self.exhausted()
+        await _record_usage(
+            self.cmd,
+            status="error",
+            latency_ms=self.elapsed_ms(),
+            attempts=len(self.attempts),
+            error_code=error.error_code,
+            streamed=streamed,
+        )
+        return error
 
     def exhausted(self) -> ApiError:
         if not self.attempts:
@@ -494,7 +511,6 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
             )
             return result
 
-    last_error: ProviderError | None = None
     async for option, state in router.options():
         retry = 0
         while True:
@@ -504,7 +520,6 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                     _chat_request(cmd, option), timeout=router.timeout_for(option)
                 )
             except ProviderError as error:
-                last_error = error
                 router.failure(option, error, started)
                 decision = await router.handle_failure(option, state, error, retry)
                 if decision == "stop":
@@ -560,18 +575,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
             )
             return result
 
-    if last_error is not None and last_error.kind == "context_length_exceeded":
-        error = router.client_error(last_error)
-    else:
-        error = router.exhausted()
-    await _record_usage(
-        cmd,
-        status="error",
-        latency_ms=router.elapsed_ms(),
-        attempts=len(router.attempts),
-        error_code=error.error_code,
-    )
-    raise error
+    raise await router.failed()
 
 
 # --------------------------------------------------------------------------------- streaming
@@ -680,7 +684,6 @@ async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
     catalogue = await catalogue_current()
     view = await routing_view(list(catalogue.providers))
     router = _Router(cmd, catalogue, view)
-    last_error: ProviderError | None = None
     async for option, state in router.options():
         retry = 0
         while True:
@@ -694,7 +697,6 @@ async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
                 first = ChatChunk(finish_reason="stop")
             except ProviderError as error:
                 await upstream.aclose()
-                last_error = error
                 router.failure(option, error, started)
                 decision = await router.handle_failure(option, state, error, retry)
                 if decision == "stop":
@@ -705,16 +707,4 @@ async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
                 break
             return CompletionStream(cmd, router, option, state, first, upstream, started)
 
-    if last_error is not None and last_error.kind == "context_length_exceeded":
-        error = router.client_error(last_error)
-    else:
-        error = router.exhausted()
-    await _record_usage(
-        cmd,
-        status="error",
-        latency_ms=router.elapsed_ms(),
-        attempts=len(router.attempts),
-        error_code=error.error_code,
-        streamed=True,
-    )
-    raise error
+    raise await router.failed(streamed=True)

@@ -22,6 +22,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
+from .sdk import sdk_transport_error
 
 _STOP_REASONS: Final[dict[str, str]] = {
     "end_turn": "stop",
@@ -223,20 +224,9 @@ class AnthropicAdapter(ProviderAdapter):
     # -- errors
 
     def _map_error(self, exc: Exception) -> ProviderError | None:
-        if isinstance(exc, anthropic.APITimeoutError):
-            return self._error("timeout", "request timed out")
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__
-            detail = f": {type(cause).__name__}" if cause is not None else ""
-            return self._error("connection", f"connection failed{detail}")
-        if isinstance(exc, httpx2.TimeoutException):
-            return self._error("timeout", "read timed out")
-        if isinstance(exc, httpx2.TransportError):
-            # The SDK wraps transport errors of the request itself, not those raised while a
-            # stream's body is being read (a connection reset mid-stream).
-            return self._error("connection", f"connection failed: {type(exc).__name__}")
-        if isinstance(exc, anthropic.APIResponseValidationError):
-            return self._error("invalid_response", exc.message, status_code=exc.status_code)
+        transport = sdk_transport_error(self, exc, anthropic)
+        if transport is not None:
+            return transport
         if isinstance(exc, anthropic.APIStatusError):
             # An `error` event inside a 200 stream arrives here with status 200: classify by type.
             in_stream = exc.status_code < 400

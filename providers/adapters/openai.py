@@ -28,6 +28,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
+from .sdk import sdk_transport_error
 
 _FINISH_REASONS: Final[dict[str, str]] = {
     "stop": "stop",
@@ -238,20 +239,9 @@ class OpenAIAdapter(ProviderAdapter):
     # -- errors
 
     def _map_error(self, exc: Exception) -> ProviderError | None:
-        if isinstance(exc, openai.APITimeoutError):
-            return self._error("timeout", "request timed out")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            detail = f": {type(cause).__name__}" if cause is not None else ""
-            return self._error("connection", f"connection failed{detail}")
-        if isinstance(exc, httpx2.TimeoutException):
-            return self._error("timeout", "read timed out")
-        if isinstance(exc, httpx2.TransportError):
-            # The SDK wraps transport errors of the request itself, not those raised while a
-            # stream's body is being read (a connection reset mid-stream).
-            return self._error("connection", f"connection failed: {type(exc).__name__}")
-        if isinstance(exc, openai.APIResponseValidationError):
-            return self._error("invalid_response", exc.message, status_code=exc.status_code)
+        transport = sdk_transport_error(self, exc, openai)
+        if transport is not None:
+            return transport
         if isinstance(exc, openai.APIError):
             status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
             body = exc.body if isinstance(exc.body, dict) else {}
