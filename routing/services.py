@@ -38,8 +38,9 @@ logger = structlog.get_logger(__name__)
 
 # Failures that say nothing about the provider's health: the request itself was refused.
 CLIENT_ERROR_KINDS = frozenset({"bad_request", "content_filtered"})
-# Worth a second try on the same provider after a short back-off.
-SAME_PROVIDER_RETRY_KINDS = frozenset({"connection", "unavailable", "invalid_response", "rate_limited"})
+# Worth a second try on the same provider after a short back-off. Not a 429: its Retry-After has
+# opened the circuit, and another provider answers sooner than waiting it out.
+SAME_PROVIDER_RETRY_KINDS = frozenset({"connection", "unavailable", "invalid_response"})
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,12 @@ async def test_usage_record_matches_the_response(gateway):
     assert record.cost_usd == Decimal(str(body["cost_estimate"]))
     assert record.api_key_id is not None
     assert record.attempts == 1
+
+
+async def test_a_short_retry_after_is_not_waited_for_when_another_provider_can_answer(gateway):
+    gateway.fault("openai", "rate_limit:2")
+    response = await gateway.complete()
+    assert response.status_code == 200
+    assert response.json()["provider"] != "openai (emulator)"
+    assert gateway.calls("openai") == 1
+    assert response.json()["response_time_ms"] < 1500
