@@ -98,14 +98,11 @@ class Catalogue:
         return names
 
 
-# Where each protocol's SDK expects its API under a base URL (DeepSeek's has no /v1).
-_EMULATOR_PATHS = {"openai": "/v1", "openai_compatible": "/v1", "anthropic": "", "gemini": "/v1beta"}
-
-
 def emulator_base_url(emulator_url: str, provider: str, kind: str) -> str:
     """The emulator serves each provider under /<provider name>, at the real path layout."""
-    path = "" if kind == "openai" and provider.startswith("deepseek") else _EMULATOR_PATHS.get(kind, "/v1")
-    return f"{emulator_url.rstrip('/')}/{provider}{path}"
+    from providers.emulator.server import base_url_for
+
+    return base_url_for(emulator_url, provider, kind)
 
 
 def _load(version: str) -> Catalogue:

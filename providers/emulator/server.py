@@ -31,6 +31,14 @@ def kind_for_provider(provider: str) -> str:
     return "openai"
 
 
+def base_url_for(root: str, provider: str, kind: str | None = None) -> str:
+    """The base_url that points `provider` at an emulator served at `root`."""
+    kind = kind or kind_for_provider(provider)
+    if kind == "openai" and provider.lower().startswith("deepseek"):
+        kind = "deepseek"  # DeepSeek is stored as kind "openai"; its base URL has no /v1
+    return f"{root.rstrip('/')}/{provider}{_BASE_PATH_BY_KIND.get(kind, '/v1')}"
+
+
 class EmulatorServer:
     """The emulator served by uvicorn on 127.0.0.1 in a daemon thread.
 
@@ -63,10 +71,7 @@ class EmulatorServer:
 
     def url_for(self, provider: str, kind: str | None = None) -> str:
         """The base_url to configure for `provider` (protocol guessed from the name if no `kind`)."""
-        kind = kind or kind_for_provider(provider)
-        if kind == "openai" and provider.lower().startswith("deepseek"):
-            kind = "deepseek"  # DeepSeek is stored as kind "openai"; its base URL has no /v1
-        return f"{self.base_url}/{provider}{_BASE_PATH_BY_KIND.get(kind, '/v1')}"
+        return base_url_for(self.base_url, provider, kind)
 
     def start(self, timeout: float = 10.0) -> EmulatorServer:
         if self._thread is not None:
