@@ -55,6 +55,45 @@ STATUS_CODES = {
 }
 
 
+# The /v1 paths speak OpenAI's protocol, errors included: {"error": {"message", "type", "param",
+# "code"}}, which the official SDKs read into their exceptions (`e.message`, `e.code`).
+OPENAI_PATH_PREFIX = "/v1/"
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    429: "rate_limit_error",
+    503: "service_unavailable_error",
+}
+
+
+def openai_error_body(body: dict[str, Any], status_code: int) -> dict[str, Any]:
+    """The native envelope in OpenAI's error shape, keeping the request id and context."""
+    context = body.get("context") or {}
+    fields = context.get("fields") or {}
+    param = context.get("param") or (next(iter(fields)) if fields else None)
+    error_type = _OPENAI_TYPES.get(status_code) or (
+        "server_error" if status_code >= 500 else "invalid_request_error"
+    )
+    return {
+        "error": {
+            "message": body.get("error"),
+            "type": error_type,
+            "param": param if param != "non_field_errors" else None,
+            "code": str(body.get("error_code") or "").lower() or None,
+            "request_id": body.get("request_id"),
+            "context": context,
+        }
+    }
+
+
+def shaped_error_body(path: str, body: dict[str, Any], status_code: int) -> dict[str, Any]:
+    """The error body in the protocol the path speaks."""
+    if path.startswith(OPENAI_PATH_PREFIX):
+        return openai_error_body(body, status_code)
+    return body
+
+
 def error_code_for_status(status_code: int) -> str:
     return STATUS_CODES.get(status_code, "SERVER_ERROR" if status_code >= 500 else "BAD_REQUEST")
 
@@ -90,7 +129,7 @@ def error_response(
         request_id=getattr(request, "request_id", None),
         context=context,
     )
-    return JsonResponse(body, status=status_code)
+    return JsonResponse(shaped_error_body(request.path, body, status_code), status=status_code)
 
 
 def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -166,4 +205,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         body = error_body(
             message="Internal server error.", error_code="INTERNAL_ERROR", request_id=request_id
         )
+    if request is not None:
+        body = shaped_error_body(request.path, body, status_code)
     return Response(body, status=status_code, headers=headers)

@@ -184,6 +184,9 @@ BREAKER_MIN_REQUESTS = env.int("BREAKER_MIN_REQUESTS", default=10)
 BREAKER_COOLDOWN_S = env.float("BREAKER_COOLDOWN_S", default=30.0)
 RESPONSE_CACHE_TTL_S = env.int("RESPONSE_CACHE_TTL_S", default=300)
 RESPONSE_CACHE_MAX_ENTRIES = env.int("RESPONSE_CACHE_MAX_ENTRIES", default=10_000)
+# How long thinking signatures and reasoning behind a tool call are kept for the client's next
+# turn (see routing/replay.py); 0 keeps none.
+REPLAY_TTL_S = env.int("REPLAY_TTL_S", default=3600)
 # Usage records are queued and written in batches, off the request path.
 USAGE_FLUSH_BATCH = env.int("USAGE_FLUSH_BATCH", default=500)
 USAGE_FLUSH_INTERVAL_S = env.float("USAGE_FLUSH_INTERVAL_S", default=2.0)

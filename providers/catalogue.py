@@ -58,6 +58,7 @@ class ModelEntry:
     input_price_per_1m: Decimal
     output_price_per_1m: Decimal
     cached_input_price_per_1m: Decimal | None
+    lacks: frozenset[str] = frozenset()
 
     @property
     def public_names(self) -> frozenset[str]:
@@ -135,6 +136,7 @@ def _load(version: str) -> Catalogue:
             input_price_per_1m=m.input_price_per_1m,
             output_price_per_1m=m.output_price_per_1m,
             cached_input_price_per_1m=m.cached_input_price_per_1m,
+            lacks=frozenset(m.lacks or ()),
         )
         for m in ProviderModel.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
     ]

@@ -61,6 +61,14 @@ class ProviderModel(models.Model):
     aliases = models.JSONField(default=list, blank=True, help_text="Public names that resolve to this model.")
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    lacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Request features this model cannot take although its provider's protocol can, e.g. "
+            '["image_url"] for a text-only model, ["tools"]. A request that needs one is sent elsewhere.'
+        ),
+    )
     input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     output_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     cached_input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)

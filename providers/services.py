@@ -34,7 +34,7 @@ PROVIDER_FIELDS = (
     "max_retries", "fallback_cost_per_token",
 )
 MODEL_FIELDS = (
-    "aliases", "context_window", "max_output_tokens", "input_price_per_1m", "output_price_per_1m",
+    "aliases", "context_window", "max_output_tokens", "lacks", "input_price_per_1m", "output_price_per_1m",
     "cached_input_price_per_1m", "price_source", "enabled",
 )
 
@@ -116,6 +116,7 @@ def _model_desired(provider_name: str, spec: dict[str, Any], fallback_cost: Deci
         "aliases": list(spec.get("aliases") or []),
         "context_window": spec.get("context_window") or (prices.context_window if prices else None),
         "max_output_tokens": spec.get("max_output_tokens"),
+        "lacks": sorted(spec.get("lacks") or []),
         "input_price_per_1m": prices.input_per_1m if prices else Decimal("0"),
         "output_price_per_1m": prices.output_per_1m if prices else Decimal("0"),
         "cached_input_price_per_1m": prices.cached_input_per_1m if prices else None,

@@ -1,5 +1,8 @@
 """OpenAI's wire format at /v1: POST /v1/chat/completions (streaming included) and GET /v1/models,
-so the official OpenAI SDKs work against the gateway with only `base_url` changed."""
+so the official OpenAI SDKs (and clients built on them) work with only `base_url` changed.
+
+Parsing and rendering are the pure functions of `routing.doors.openai_chat`; this module wires them
+to admission, routing and charging."""
 
 from __future__ import annotations
 
@@ -7,113 +10,143 @@ import time
 from collections.abc import AsyncIterator
 
 from adrf.views import APIView
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from aiprovider_site.errors import ApiError
-from providers.adapters.base import Message, ProviderError
+from aiprovider_site.errors import ApiError, openai_error_body
+from providers.adapters.base import ProviderError
 from providers.catalogue import catalogue_current
 from routing.apis import (
-    ROLES,
-    ErrorSerializer,
-    StopField,
     admit,
+    cache_directives,
     charge,
-    sse,
+    result_headers,
     stream_error_body,
     stream_response,
     with_limit_headers,
 )
+from routing.doors.openai_chat import (
+    REASONING_EFFORTS,
+    ChatInput,
+    DoorError,
+    assistant_message,
+    chat_request_parse,
+    sse_data,
+    usage_body,
+)
 from routing.services import CompletionCommand, completion_create, completion_stream
 
-OPENAI_ROLES = (*ROLES, "tool")
-
-
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
-class ContentField(serializers.Field):
-    """A message's content: a string, or a list of parts of which the text parts are kept."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, str):
-            return data
-        if isinstance(data, list):
-            texts = []
-            for part in data:
-                if (
-                    not isinstance(part, dict)
-                    or part.get("type") != "text"
-                    or not isinstance(part.get("text"), str)
-                ):
-                    raise serializers.ValidationError("only text content parts are supported")
-                texts.append(part["text"])
-            return "".join(texts)
-        if data is None:
-            return ""
-        raise serializers.ValidationError("content must be a string or a list of text parts")
-
-    def to_representation(self, value):
-        return value
-
-
-class ChatMessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=OPENAI_ROLES)
-    content = ContentField()
-
-
-class StreamOptionsSerializer(serializers.Serializer):
-    include_usage = serializers.BooleanField(default=False)
+DROP_PARAMS_HEADER = "X-Drop-Params"
+DROPPED_PARAMS_HEADER = "X-Dropped-Params"
 
 
 class ChatCompletionInputSerializer(serializers.Serializer):
-    model = serializers.CharField(max_length=200)
-    messages = ChatMessageSerializer(many=True, allow_empty=False, max_length=1000)
-    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=2.0)
-    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    max_completion_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    stop = StopField(required=False, allow_null=True, max_length=4)
-    stream = serializers.BooleanField(default=False)
-    stream_options = StreamOptionsSerializer(required=False, allow_null=True)
-    user = serializers.CharField(required=False, allow_null=True, max_length=256)
-    n = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1)
+    """The documented request (validation is `routing.doors.openai_chat.chat_request_parse`, which
+    refuses any field it does not know)."""
 
-
-def _command(request, data) -> CompletionCommand:
-    from routing.apis import cache_directives
-
-    cache_read, cache_write = cache_directives(request)
-    return CompletionCommand(
-        request_id=request.request_id,
-        messages=tuple(
-            Message("system" if m["role"] == "developer" else m["role"], m["content"])
-            for m in data["messages"]
-            if m["role"] != "tool"
-        ),
-        model=data["model"],
-        temperature=data.get("temperature"),
-        max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
-        top_p=data.get("top_p"),
-        stop=tuple(data["stop"]) if data.get("stop") else None,
-        user=data.get("user"),
-        api_key_id=getattr(request.auth, "id", None),
-        cache_read=cache_read,
-        cache_write=cache_write,
+    model = serializers.CharField(
+        help_text="A catalogue model or alias; `provider/model` (e.g. `anthropic/claude-haiku-4-5`) "
+        "pins the request to that provider."
+    )
+    messages = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="system, developer, user (text and `image_url` parts), assistant (with `tool_calls`, "
+        "`content` may be null) and tool (`tool_call_id`) messages.",
+    )
+    tools = serializers.ListField(child=serializers.DictField(), required=False, help_text="Function tools.")
+    tool_choice = serializers.JSONField(required=False, help_text="auto, none, required or a named function.")
+    parallel_tool_calls = serializers.BooleanField(required=False)
+    response_format = serializers.DictField(
+        required=False, help_text="`json_object`, or `json_schema` with a schema (Structured Outputs)."
+    )
+    reasoning_effort = serializers.ChoiceField(choices=REASONING_EFFORTS, required=False)
+    temperature = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+    top_p = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
+    stop = serializers.JSONField(required=False, help_text="A string or up to four.")
+    stream = serializers.BooleanField(required=False)
+    stream_options = serializers.DictField(required=False, help_text="`include_usage`.")
+    n = serializers.IntegerField(required=False, min_value=1, max_value=128)
+    seed = serializers.IntegerField(required=False)
+    logprobs = serializers.BooleanField(required=False)
+    top_logprobs = serializers.IntegerField(required=False, min_value=0, max_value=20)
+    presence_penalty = serializers.FloatField(required=False, min_value=-2.0, max_value=2.0)
+    frequency_penalty = serializers.FloatField(required=False, min_value=-2.0, max_value=2.0)
+    logit_bias = serializers.DictField(required=False)
+    metadata = serializers.DictField(required=False)
+    service_tier = serializers.CharField(required=False)
+    store = serializers.BooleanField(required=False)
+    user = serializers.CharField(required=False)
+    prompt_cache_key = serializers.CharField(required=False)
+    safety_identifier = serializers.CharField(required=False)
+    verbosity = serializers.ChoiceField(choices=("low", "medium", "high"), required=False)
+    provider = serializers.DictField(
+        required=False,
+        help_text="Routing controls (what OpenAI SDKs send in `extra_body`): `order` (providers to try "
+        "first, in order), `only` (allow list), `ignore` (deny list), `allow_fallbacks` (false: no "
+        "fallback models, and with `order` no other providers), `sort` (`price` or `latency`).",
     )
 
 
-def _usage(usage) -> dict:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
+class OpenAIErrorSerializer(serializers.Serializer):
+    error = inline_serializer(
+        "OpenAIErrorObject",
+        {
+            "message": serializers.CharField(),
+            "type": serializers.CharField(),
+            "param": serializers.CharField(allow_null=True),
+            "code": serializers.CharField(allow_null=True),
+            "request_id": serializers.CharField(),
+        },
+    )
+
+
+def _command(request, chat: ChatInput) -> CompletionCommand:
+    cache_read, cache_write = cache_directives(request)
+    return CompletionCommand(
+        request_id=request.request_id,
+        messages=chat.messages,
+        model=chat.model,
+        temperature=chat.temperature,
+        max_tokens=chat.max_tokens,
+        top_p=chat.top_p,
+        stop=chat.stop,
+        user=chat.user,
+        api_key_id=getattr(request.auth, "id", None),
+        cache_read=cache_read,
+        cache_write=cache_write,
+        tools=chat.tools,
+        tool_choice=chat.tool_choice,
+        parallel_tool_calls=chat.parallel_tool_calls,
+        response_format=chat.response_format,
+        reasoning_effort=chat.reasoning_effort,
+        options=chat.options,
+        route=chat.route,
+        drop_params=request.headers.get(DROP_PARAMS_HEADER, "").strip().lower() in ("1", "true", "yes"),
+    )
+
+
+def _parse(request) -> ChatInput:
+    try:
+        return chat_request_parse(request.data)
+    except DoorError as error:
+        raise ApiError(
+            error.message,
+            error_code=error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR",
+            status_code=400,
+            context={"param": error.param} if error.param else {},
+        ) from None
+
+
+def _dropped_headers(dropped) -> dict[str, str]:
+    return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
 
 
 class ChatCompletionsApi(APIView):
-    """OpenAI-compatible chat completions."""
+    """OpenAI-compatible chat completions: tools, structured output, images and reasoning on
+    every provider that can take them."""
 
     @extend_schema(
         request=ChatCompletionInputSerializer,
@@ -130,48 +163,75 @@ class ChatCompletionsApi(APIView):
                     "provider": serializers.CharField(),
                 },
             ),
-            400: ErrorSerializer,
-            401: ErrorSerializer,
-            404: ErrorSerializer,
-            503: ErrorSerializer,
+            400: OpenAIErrorSerializer,
+            401: OpenAIErrorSerializer,
+            403: OpenAIErrorSerializer,
+            404: OpenAIErrorSerializer,
+            429: OpenAIErrorSerializer,
+            503: OpenAIErrorSerializer,
         },
+        parameters=[
+            OpenApiParameter(
+                DROP_PARAMS_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="`true`: a parameter the chosen provider cannot honour is left out instead of "
+                f"refused with 400 `unsupported_parameter`; the answer names it in {DROPPED_PARAMS_HEADER}.",
+            ),
+        ],
         tags=["openai-compatible"],
+        description=(
+            "Errors come in OpenAI's shape (`{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`). "
+            "A parameter no candidate provider supports is a 400 `unsupported_parameter` unless "
+            f"`{DROP_PARAMS_HEADER}: true` is sent; unknown fields are a 400 `unknown_parameter`."
+        ),
     )
     async def post(self, request):
-        serializer = ChatCompletionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        cmd = _command(request, data)
-        if not cmd.messages:
-            raise ApiError("messages must hold at least one non-tool message", error_code="VALIDATION_ERROR")
+        chat = _parse(request)
+        cmd = _command(request, chat)
         limit_headers = await admit(request, cmd)
         completion_id = f"chatcmpl-{request.request_id}"
         created = int(time.time())
-        if data["stream"]:
-            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-            return await self._stream(request, cmd, limit_headers, completion_id, created, include_usage)
+        if chat.stream:
+            return await self._stream(request, cmd, limit_headers, completion_id, created, chat.include_usage)
         result = await with_limit_headers(completion_create(cmd), limit_headers)
         await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        choices = [
+            {
+                "index": 0,
+                "message": assistant_message(
+                    result.content, result.tool_calls, refusal=result.refusal, reasoning=result.reasoning
+                ),
+                "logprobs": result.logprobs,
+                "finish_reason": result.finish_reason,
+            }
+        ]
+        for index, choice in enumerate(result.more_choices, start=1):
+            choices.append(
+                {
+                    "index": index,
+                    "message": assistant_message(choice.content, choice.tool_calls),
+                    "logprobs": None,
+                    "finish_reason": choice.finish_reason,
+                }
+            )
         body = {
             "id": completion_id,
             "object": "chat.completion",
             "created": created,
             "model": result.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": result.content, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": result.finish_reason,
-                }
-            ],
-            "usage": _usage(result.usage),
+            "choices": choices,
+            "usage": usage_body(result.usage),
             "system_fingerprint": None,
             "provider": result.provider,
         }
-        from routing.apis import result_headers
-
-        return Response(body, headers={**limit_headers, **result_headers(result, cache_hit=result.cache_hit)})
+        headers = {
+            **limit_headers,
+            **result_headers(result, cache_hit=result.cache_hit),
+            **_dropped_headers(result.dropped),
+        }
+        return Response(body, headers=headers)
 
     async def _stream(self, request, cmd, limit_headers, completion_id, created, include_usage):
         stream = await with_limit_headers(completion_stream(cmd), limit_headers)
@@ -191,22 +251,37 @@ class ChatCompletionsApi(APIView):
             return body
 
         async def events() -> AsyncIterator[bytes]:
-            yield sse(chunk({"role": "assistant", "content": ""}))
+            yield sse_data(chunk({"role": "assistant", "content": ""}))
+            announced: set[int] = set()
             try:
                 async for piece in stream.chunks():
+                    if piece.reasoning:
+                        yield sse_data(chunk({"reasoning_content": piece.reasoning}))
                     if piece.delta:
-                        yield sse(chunk({"content": piece.delta}))
+                        yield sse_data(chunk({"content": piece.delta}))
+                    if piece.tool_call_deltas:
+                        calls = []
+                        for item in piece.tool_call_deltas:
+                            call: dict = {"index": item.index}
+                            if item.index not in announced:
+                                announced.add(item.index)
+                                call.update(id=item.id, type="function")
+                                call["function"] = {"name": item.name, "arguments": item.arguments}
+                            else:
+                                call["function"] = {"arguments": item.arguments}
+                            calls.append(call)
+                        yield sse_data(chunk({"tool_calls": calls}))
             except ProviderError as error:
-                yield sse({"error": stream_error_body(request, error)})
+                yield sse_data(openai_error_body(stream_error_body(request, error), 502))
                 return
-            yield sse(chunk({}, finish_reason=stream.finish_reason or "stop"))
+            yield sse_data(chunk({}, finish_reason=stream.finish_reason or "stop"))
             usage = stream.usage
             await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
             if include_usage and usage is not None:
-                yield sse(chunk({}, usage=_usage(usage), choices=False))
+                yield sse_data(chunk({}, usage=usage_body(usage), choices=False))
             yield b"data: [DONE]\n\n"
 
-        return stream_response(stream, events(), limit_headers)
+        return stream_response(stream, events(), {**limit_headers, **_dropped_headers(stream.dropped)})
 
 
 class OpenAIModelListApi(APIView):

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -24,12 +24,27 @@ from aiprovider_site.errors import ApiError
 from analytics.metrics import request_finished, request_started
 from analytics.observe import completion_observed
 from analytics.services import UsageEvent, usage_record_enqueue
-from providers.adapters.base import ChatChunk, ChatRequest, ChatResponse, Message, ProviderError, Usage
+from providers.adapters.base import (
+    ChatChoice,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    ProviderError,
+    ReasoningPart,
+    ResponseFormat,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+)
 from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
 from providers.pricing import completion_cost
 from routing import breaker
 from routing.cache import cache_key, response_cache_get, response_cache_set
+from routing.doors.openai_chat import RouteControls
+from routing.replay import replay_remember, replay_restore
 from routing.selection import Candidate, rank_candidates, strategy_for
 from routing.state import RoutingView, routing_view, routing_view_note_breaker
 from routing.stats import stats_record
@@ -59,6 +74,16 @@ class CompletionCommand:
     api_key_id: int | None = None
     cache_read: bool = True
     cache_write: bool = True
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None
+    # Every other provider parameter, by its OpenAI name (seed, n, logprobs, ...).
+    options: dict[str, Any] = field(default_factory=dict)
+    route: RouteControls = field(default_factory=RouteControls)
+    # The client's opt-in: leave out what a provider cannot honour instead of refusing.
+    drop_params: bool = False
 
 
 @dataclass
@@ -86,6 +111,12 @@ class CompletionResult:
     cache_hit: bool
     response_id: str | None
     created: Any = field(default_factory=timezone.now)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str = ""
+    refusal: str | None = None
+    logprobs: dict[str, Any] | None = None
+    more_choices: list[ChatChoice] = field(default_factory=list)
+    dropped: frozenset[str] = frozenset()
 
     @property
     def attempt_count(self) -> int:
@@ -117,8 +148,39 @@ def _model_not_found(cmd: CompletionCommand, catalogue: Catalogue) -> ApiError:
     )
 
 
+def _unknown_provider(name: str, catalogue: Catalogue, where: str) -> ApiError:
+    return ApiError(
+        f"Provider {name!r} in {where} is not configured or is disabled.",
+        error_code="PROVIDER_NOT_FOUND",
+        status_code=400,
+        context={"provider": name, "available_providers": sorted(catalogue.providers)},
+    )
+
+
+def resolve_model_name(cmd: CompletionCommand, catalogue: Catalogue) -> CompletionCommand:
+    """`provider/model` (as OpenRouter users write it) pins the request to that provider, unless
+    the whole string is itself a model name."""
+    prefix, slash, rest = cmd.model.partition("/")
+    if not slash or catalogue.models_named(cmd.model) or prefix not in catalogue.providers:
+        return cmd
+    if cmd.provider and cmd.provider != prefix:
+        raise ApiError(
+            f"Model {cmd.model!r} names provider {prefix!r}, but the request is for {cmd.provider!r}.",
+            error_code="VALIDATION_ERROR",
+            status_code=400,
+            context={"model": cmd.model, "provider": cmd.provider},
+        )
+    return replace(cmd, model=rest, provider=prefix)
+
+
 def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[ProviderEntry, ModelEntry, bool]]:
-    """(provider, model, is_fallback) for the model asked for, then its fallback chain."""
+    """(provider, model, is_fallback) for the model asked for, then its fallback chain, narrowed by
+    the request's provider controls."""
+    route = cmd.route
+    for where, names in (("provider.order", route.order), ("provider.only", route.only)):
+        for name in names:
+            if name not in catalogue.providers:
+                raise _unknown_provider(name, catalogue, where)
     if cmd.provider and cmd.provider not in catalogue.providers:
         raise ApiError(
             f"Provider {cmd.provider!r} is not configured or is disabled.",
@@ -134,6 +196,10 @@ def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[Provide
             provider = catalogue.providers.get(entry.provider)
             if provider is None or (cmd.provider and provider.name != cmd.provider):
                 continue
+            if (route.only and provider.name not in route.only) or provider.name in route.ignore:
+                continue
+            if not route.allow_fallbacks and route.order and provider.name not in route.order:
+                continue
             if (entry.provider, entry.name) not in seen:
                 seen.add((entry.provider, entry.name))
                 chosen.append((provider, entry, is_fallback))
@@ -143,9 +209,17 @@ def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[Provide
     fallback_names = list(catalogue.fallbacks.get(cmd.model, ()))
     for entry in primary:
         fallback_names += [n for n in catalogue.fallbacks.get(entry.name, ()) if n not in fallback_names]
-    for name in fallback_names:
-        add(catalogue.models_named(name), True)
+    if route.allow_fallbacks:
+        for name in fallback_names:
+            add(catalogue.models_named(name), True)
     if not chosen:
+        if primary and not route.empty:
+            raise ApiError(
+                f"No provider of model {cmd.model!r} is left by the request's provider controls.",
+                error_code="NO_PROVIDER_ALLOWED",
+                status_code=400,
+                context={"model": cmd.model, "provider": route.as_dict()},
+            )
         raise _model_not_found(cmd, catalogue)
     return chosen
 
@@ -172,23 +246,51 @@ def _plan(cmd: CompletionCommand, catalogue: Catalogue, view: RoutingView) -> li
         options.append(_Option(candidate, provider, model))
     ranked = rank_candidates([o.candidate for o in options], strategy=strategy_for(settings.ROUTING_STRATEGY))
     by_candidate = {(o.candidate.provider, o.candidate.model): o for o in options}
-    return [by_candidate[(c.provider, c.model)] for c in ranked]
+    plan = [by_candidate[(c.provider, c.model)] for c in ranked]
+    return _route_order(plan, cmd.route)
+
+
+def _route_order(plan: list[_Option], route: RouteControls) -> list[_Option]:
+    """The client's `provider.sort` and `provider.order` over the ranked plan (stable sorts, so
+    the ranking decides among equals; open circuits still go last)."""
+    if route.sort == "price":
+        plan = sorted(plan, key=lambda o: o.candidate.price_per_1m)
+    elif route.sort == "latency":
+        unknown = float("inf")  # providers with no latency yet go after measured ones
+        plan = sorted(
+            plan,
+            key=lambda o: unknown if o.candidate.avg_latency_ms is None else o.candidate.avg_latency_ms,
+        )
+    if route.order:
+        position = {name: index for index, name in enumerate(route.order)}
+        plan = sorted(plan, key=lambda o: position.get(o.provider.name, len(position)))
+    return sorted(plan, key=lambda o: o.candidate.breaker_state == "open")
 
 
 def _chat_request(cmd: CompletionCommand, option: _Option) -> ChatRequest:
-    limits = [option.provider.max_tokens]
-    if option.model.max_output_tokens:
-        limits.append(option.model.max_output_tokens)
-    if cmd.max_tokens:
-        limits.append(cmd.max_tokens)
+    # The provider's configured cap is the default; a client may ask for more (max_completion_tokens)
+    # when the catalogue records how much the model itself allows, and up to that.
+    model_max = option.model.max_output_tokens
+    if cmd.max_tokens and model_max:
+        max_tokens = min(cmd.max_tokens, model_max)
+    elif cmd.max_tokens:
+        max_tokens = min(cmd.max_tokens, option.provider.max_tokens)
+    else:
+        max_tokens = min(option.provider.max_tokens, model_max or option.provider.max_tokens)
     return ChatRequest(
         model=option.model.name,
         messages=list(cmd.messages),
         temperature=cmd.temperature,
-        max_tokens=min(limits),
+        max_tokens=max_tokens,
         top_p=cmd.top_p,
         stop=list(cmd.stop) if cmd.stop else None,
         user=cmd.user,
+        tools=list(cmd.tools) or None,
+        tool_choice=cmd.tool_choice,
+        parallel_tool_calls=cmd.parallel_tool_calls,
+        response_format=cmd.response_format,
+        reasoning_effort=cmd.reasoning_effort,
+        options=dict(cmd.options),
     )
 
 
@@ -205,7 +307,8 @@ def _cost(option: _Option, usage: Usage) -> Decimal:
 
 
 def _cache_payload(cmd: CompletionCommand) -> dict[str, Any]:
-    return {
+    """Everything that can change the answer: two requests share a cache entry only if it is equal."""
+    payload: dict[str, Any] = {
         "messages": [[m.role, m.content] for m in cmd.messages],
         "model": cmd.model,
         "temperature": cmd.temperature,
@@ -214,6 +317,21 @@ def _cache_payload(cmd: CompletionCommand) -> dict[str, Any]:
         "stop": list(cmd.stop) if cmd.stop else None,
         "provider": cmd.provider,
     }
+    rich = [m for m in cmd.messages if m.parts or m.tool_calls or m.tool_call_id or m.name or m.reasoning]
+    if rich or cmd.tools or cmd.response_format or cmd.reasoning_effort or cmd.options or not cmd.route.empty:
+        # Plain requests keep the short key above; anything richer is keyed by all of it.
+        payload["full"] = {
+            "messages": [asdict(m) for m in cmd.messages],
+            "tools": [asdict(t) for t in cmd.tools],
+            "tool_choice": asdict(cmd.tool_choice) if cmd.tool_choice else None,
+            "parallel_tool_calls": cmd.parallel_tool_calls,
+            "response_format": asdict(cmd.response_format) if cmd.response_format else None,
+            "reasoning_effort": cmd.reasoning_effort,
+            "options": cmd.options,
+            "route": cmd.route.as_dict(),
+            "drop_params": cmd.drop_params,
+        }
+    return payload
 
 
 def _error_code(error: ProviderError) -> str:
@@ -318,6 +436,10 @@ class _Router:
         self.context_limit: int | None = None  # set when a prompt was too long for some model
         self.tried_open = False
         self.last_error: ProviderError | None = None
+        # Candidates passed over because they cannot honour part of the request, and what.
+        self.unsupported: dict[str, set[str]] = {}
+        self.capable = 0
+        self.dropped: set[str] = set()
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -325,12 +447,33 @@ class _Router:
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
 
-    async def options(self) -> AsyncIterator[tuple[_Option, breaker.BreakerState]]:
-        """Candidates worth calling, in order, each admitted by its breaker."""
+    def request_for(self, option: _Option) -> ChatRequest | None:
+        """The request as this candidate will get it; None if it cannot honour part of it (unless
+        the client opted into dropping what it cannot honour)."""
+        request = _chat_request(self.cmd, option)
+        if not request.features():
+            return request
+        missing = provider_adapter(option.provider).unsupported(request) | (
+            request.features() & option.model.lacks
+        )
+        if not missing:
+            return request
+        if self.cmd.drop_params:
+            self.dropped |= missing
+            return request.without(missing)
+        self.unsupported[f"{option.provider.name}/{option.model.name}"] = missing
+        return None
+
+    async def options(self) -> AsyncIterator[tuple[_Option, breaker.BreakerState, ChatRequest]]:
+        """Candidates worth calling, in order, each admitted by its breaker, with their request."""
         for option in self.plan:
             if self.remaining() <= 0:
                 return
             name = option.provider.name
+            request = self.request_for(option)
+            if request is None:
+                continue
+            self.capable += 1
             if not option.provider.configured:
                 self.attempts.append(
                     Attempt(
@@ -354,7 +497,7 @@ class _Router:
                 )
                 if won is False:
                     continue
-            yield option, state
+            yield option, state, request
 
     def timeout_for(self, option: _Option) -> float:
         return max(0.05, min(option.provider.timeout_s, self.remaining()))
@@ -423,7 +566,9 @@ class _Router:
     async def failed(self, *, streamed: bool = False) -> ApiError:
         """No candidate answered: recorded, and returned to raise (a prompt too long for every
         model is the client's error; anything else is 503)."""
-        if self.last_error is not None and self.last_error.kind == "context_length_exceeded":
+        if self.capable == 0 and self.unsupported:
+            error = self.unsupported_error()
+        elif self.last_error is not None and self.last_error.kind == "context_length_exceeded":
             error = self.client_error(self.last_error)
         else:
             error = self.exhausted()
@@ -437,6 +582,22 @@ class _Router:
         )
         return error
 
+    def unsupported_error(self) -> ApiError:
+        common = set.intersection(*self.unsupported.values())
+        names = sorted(common or set.union(*self.unsupported.values()))
+        return ApiError(
+            f"No provider for model {self.cmd.model!r} supports {', '.join(names)}. Remove "
+            f"{'it' if len(names) == 1 else 'them'}, choose another model, or send X-Drop-Params: true "
+            "to have what a provider cannot honour left out.",
+            error_code="UNSUPPORTED_PARAMETER",
+            status_code=400,
+            context={
+                "model": self.cmd.model,
+                "param": names[0],
+                "unsupported": {k: sorted(v) for k, v in self.unsupported.items()},
+            },
+        )
+
     def exhausted(self) -> ApiError:
         if not self.attempts:
             message = "No provider could be tried within the deadline."
@@ -447,6 +608,8 @@ class _Router:
             error_code="PROVIDER_UNAVAILABLE",
             status_code=503,
             context={"model": self.cmd.model, "attempts": [a.as_context() for a in self.attempts]},
+            # The gateway has retried and failed over already: a client retry would repeat all of it.
+            headers={"x-should-retry": "false"},
         )
 
     async def handle_failure(self, option, state, error: ProviderError, retry: int) -> str:
@@ -477,8 +640,30 @@ async def completion_create(cmd: CompletionCommand) -> CompletionResult:
         request_finished()
 
 
+def _cached_extras(response: ChatResponse) -> dict[str, Any]:
+    """The parts of an answer beyond its text, as kept in the response cache."""
+    extras: dict[str, Any] = {}
+    if response.tool_calls:
+        extras["tool_calls"] = [asdict(call) for call in response.tool_calls]
+    if response.reasoning_text:
+        extras["reasoning"] = response.reasoning_text
+    if response.refusal:
+        extras["refusal"] = response.refusal
+    if response.logprobs is not None:
+        extras["logprobs"] = response.logprobs
+    if response.more_choices:
+        extras["more_choices"] = [asdict(choice) for choice in response.more_choices]
+    return extras
+
+
+def _choice_from(data: dict[str, Any]) -> ChatChoice:
+    calls = [ToolCall(**call) for call in data.get("tool_calls") or []]
+    return ChatChoice(content=data["content"], finish_reason=data["finish_reason"], tool_calls=calls)
+
+
 async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
     catalogue = await catalogue_current()
+    cmd = resolve_model_name(cmd, catalogue)
     key = cache_key(_cache_payload(cmd))
     view = await routing_view(list(catalogue.providers))
     router = _Router(cmd, catalogue, view)  # raises MODEL_NOT_FOUND before any cache or call
@@ -498,6 +683,12 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                 attempts=[],
                 cache_hit=True,
                 response_id=cached.get("response_id"),
+                tool_calls=[ToolCall(**call) for call in cached.get("tool_calls") or []],
+                reasoning=cached.get("reasoning", ""),
+                refusal=cached.get("refusal"),
+                logprobs=cached.get("logprobs"),
+                more_choices=[_choice_from(choice) for choice in cached.get("more_choices") or []],
+                dropped=frozenset(cached.get("dropped") or ()),
             )
             await _record_usage(
                 cmd,
@@ -512,13 +703,16 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
             )
             return result
 
-    async for option, state in router.options():
+    if any(m.tool_calls for m in cmd.messages):
+        cmd = replace(cmd, messages=await replay_restore(api_key_id=cmd.api_key_id, messages=cmd.messages))
+        router.cmd = cmd
+    async for option, state, request in router.options():
         retry = 0
         while True:
             started = time.monotonic()
             try:
                 response: ChatResponse = await provider_adapter(option.provider).complete(
-                    _chat_request(cmd, option), timeout=router.timeout_for(option)
+                    request, timeout=router.timeout_for(option)
                 )
             except ProviderError as error:
                 router.failure(option, error, started)
@@ -544,6 +738,15 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                 attempts=router.attempts,
                 cache_hit=False,
                 response_id=response.response_id,
+                tool_calls=response.tool_calls,
+                reasoning=response.reasoning_text,
+                refusal=response.refusal,
+                logprobs=response.logprobs,
+                more_choices=response.more_choices,
+                dropped=frozenset(router.dropped),
+            )
+            await replay_remember(
+                api_key_id=cmd.api_key_id, tool_calls=response.tool_calls, reasoning=response.reasoning
             )
             if cmd.cache_write:
                 await response_cache_set(
@@ -561,6 +764,8 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                             "cached_tokens": response.usage.cached_tokens,
                             "reasoning_tokens": response.usage.reasoning_tokens,
                         },
+                        "dropped": sorted(router.dropped),
+                        **_cached_extras(response),
                     },
                 )
             await _record_usage(
@@ -602,6 +807,9 @@ class CompletionStream:
         self.finish_reason: str | None = None
         self.cost_usd = Decimal("0")
         self.content_parts: list[str] = []
+        self.tool_calls: list[ToolCall] = []
+        self.reasoning_parts: list[ReasoningPart] = []
+        self.dropped = frozenset(router.dropped)
         # Built right after the first chunk arrived: the time to first token, attempts included.
         self.ttft_ms = router.elapsed_ms()
         self._in_flight = True
@@ -628,6 +836,8 @@ class CompletionStream:
                     self.usage = chunk.usage
                 if chunk.finish_reason:
                     self.finish_reason = chunk.finish_reason
+                    self.tool_calls = list(chunk.tool_calls)
+                    self.reasoning_parts = list(chunk.reasoning_parts)
                 yield chunk
                 try:
                     chunk = await anext(self.upstream)
@@ -651,6 +861,9 @@ class CompletionStream:
         self.cost_usd = _cost(self.option, usage)
         if not error_code:
             await _note_success(self.option, self.state, latency_ms)
+            await replay_remember(
+                api_key_id=self.cmd.api_key_id, tool_calls=self.tool_calls, reasoning=self.reasoning_parts
+            )
         await _record_usage(
             self.cmd,
             status="error" if error_code else "success",
@@ -683,15 +896,17 @@ async def completion_stream(cmd: CompletionCommand) -> CompletionStream:
 
 async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
     catalogue = await catalogue_current()
+    cmd = resolve_model_name(cmd, catalogue)
     view = await routing_view(list(catalogue.providers))
     router = _Router(cmd, catalogue, view)
-    async for option, state in router.options():
+    if any(m.tool_calls for m in cmd.messages):
+        cmd = replace(cmd, messages=await replay_restore(api_key_id=cmd.api_key_id, messages=cmd.messages))
+        router.cmd = cmd
+    async for option, state, request in router.options():
         retry = 0
         while True:
             started = time.monotonic()
-            upstream = provider_adapter(option.provider).stream(
-                _chat_request(cmd, option), timeout=router.timeout_for(option)
-            )
+            upstream = provider_adapter(option.provider).stream(request, timeout=router.timeout_for(option))
             try:
                 first = await anext(upstream)
             except StopAsyncIteration:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final
 
@@ -10,13 +12,26 @@ import httpx2
 from anthropic.types import Message as AnthropicMessage
 
 from .base import (
+    FEATURE_FORCED_TOOL,
+    FEATURE_IMAGES,
+    FEATURE_JSON_SCHEMA,
+    FEATURE_PARALLEL_OFF,
+    FEATURE_REASONING,
+    FEATURE_TOOLS,
     ChatChunk,
     ChatRequest,
     ChatResponse,
     ErrorKind,
+    ImagePart,
+    Message,
     ModelInfo,
     ProviderAdapter,
     ProviderError,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
     Usage,
     kind_for_status,
     looks_like_context_length,
@@ -52,18 +67,77 @@ _SPEND_LIMIT_CODES: Final[frozenset[str]] = frozenset(
     {"enforced_spend_limit_reached", "contract_spend_limit_reached"}
 )
 
+# The API version the 2.x SDK speaks (2026-10-21) rejects temperature/top_p/top_k; the previous one
+# still takes them, so a request that sets them is pinned to it.
+SAMPLING_API_VERSION: Final = "2023-06-01"
+
+# OpenAI's reasoning_effort as Anthropic's output_config.effort (adaptive thinking, Claude 4.6+).
+_ADAPTIVE_EFFORT: Final[dict[str, str]] = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "max",
+}
+# ... and as a manual thinking budget (`enabled` + budget_tokens, Claude 4.5 and older).
+_THINKING_BUDGET: Final[dict[str, int]] = {
+    "minimal": 1024,
+    "low": 1024,
+    "medium": 4096,
+    "high": 16384,
+    "xhigh": 32000,
+    "max": 32000,
+}
+
+# claude-<family>-<major>[-<minor>]: the minor is one or two digits, so the date snapshot of
+# `claude-opus-4-20250514` is not read as a version.
+_MODEL_VERSION_RE: Final = re.compile(
+    r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?!\d)", re.IGNORECASE
+)
+
+
+def takes_adaptive_thinking(model: str) -> bool:
+    """Claude 4.6 and later think adaptively (`enabled` + budget is deprecated there, or a 400)."""
+    found = _MODEL_VERSION_RE.search(model)
+    if found is None:
+        return False
+    major, minor = int(found.group(1)), int(found.group(2) or 0)
+    return (major, minor) >= (4, 6)
+
 
 class AnthropicAdapter(ProviderAdapter):
     """Claude models via the Messages API.
 
-    The 2.x SDK speaks API version 2026-10-21, which rejects `temperature`, `top_p` and `top_k`,
-    so those request fields are dropped rather than sent.
+    The 2.x SDK speaks API version 2026-10-21, which rejects `temperature`, `top_p` and `top_k`;
+    a request that sets temperature or top_p is pinned to API version 2023-06-01 and carries them
+    in the body, so they are honoured rather than dropped.
     """
 
     kind: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     # `max_tokens` is required by the API; this is used when the caller sets none.
     default_max_tokens: ClassVar[int] = 4096
+    # No OpenAI-only options (seed, n, logprobs, penalties, metadata, service_tier, ...), and no
+    # json_object: Anthropic has structured output only with a schema.
+    supported_features: ClassVar[frozenset[str]] = frozenset(
+        {
+            FEATURE_TOOLS,
+            FEATURE_FORCED_TOOL,
+            FEATURE_PARALLEL_OFF,
+            FEATURE_IMAGES,
+            FEATURE_JSON_SCHEMA,
+            FEATURE_REASONING,
+        }
+    )
+
+    def unsupported(self, request: ChatRequest) -> set[str]:
+        missing = super().unsupported(request)
+        thinking = request.reasoning_effort is not None and request.reasoning_effort != "none"
+        if thinking and FEATURE_FORCED_TOOL in request.features():
+            # 400 "Thinking may not be enabled when tool_choice forces tool use."
+            missing.add(FEATURE_FORCED_TOOL)
+        return missing
 
     def _make_client(self) -> anthropic.AsyncAnthropic:
         if not self.config.api_key:
@@ -100,6 +174,10 @@ class AnthropicAdapter(ProviderAdapter):
         start_usage: Any = None
         final_usage: Any = None
         stopped = False
+        # Per content-block index: the tool call ordinal, or the reasoning being collected.
+        tool_ordinal: dict[int, int] = {}
+        calls: list[dict[str, str]] = []
+        thinking: dict[int, dict[str, Any]] = {}
         async with stream:
             async for event in stream:
                 event_type = getattr(event, "type", None)
@@ -107,22 +185,67 @@ class AnthropicAdapter(ProviderAdapter):
                     model, response_id = event.message.model, event.message.id
                     start_usage = event.message.usage
                     yield ChatChunk(model=model, response_id=response_id)
+                elif event_type == "content_block_start":
+                    block, index = event.content_block, event.index
+                    if block.type == "tool_use":
+                        tool_ordinal[index] = len(calls)
+                        calls.append({"id": block.id, "name": block.name, "arguments": ""})
+                        start = ToolCallDelta(index=tool_ordinal[index], id=block.id, name=block.name)
+                        yield ChatChunk(tool_call_deltas=[start], model=model, response_id=response_id)
+                    elif block.type == "thinking":
+                        thinking[index] = {"text": [block.thinking], "signature": block.signature or ""}
+                        if block.thinking:
+                            yield ChatChunk(reasoning=block.thinking, model=model, response_id=response_id)
+                    elif block.type == "redacted_thinking":
+                        thinking[index] = {"redacted": block.data}
+                    elif block.type == "text" and block.text:
+                        yield ChatChunk(delta=block.text, model=model, response_id=response_id)
                 elif event_type == "content_block_delta":
-                    if event.delta.type == "text_delta":
-                        yield ChatChunk(delta=event.delta.text, model=model, response_id=response_id)
+                    delta, index = event.delta, event.index
+                    if delta.type == "text_delta":
+                        yield ChatChunk(delta=delta.text, model=model, response_id=response_id)
+                    elif delta.type == "thinking_delta":
+                        part = thinking.setdefault(index, {"text": [], "signature": ""})
+                        part["text"].append(delta.thinking)
+                        if delta.thinking:
+                            yield ChatChunk(reasoning=delta.thinking, model=model, response_id=response_id)
+                    elif delta.type == "signature_delta":
+                        part = thinking.setdefault(index, {"text": [], "signature": ""})
+                        part["signature"] = part.get("signature", "") + delta.signature
+                    elif delta.type == "input_json_delta" and index in tool_ordinal:
+                        ordinal = tool_ordinal[index]
+                        calls[ordinal]["arguments"] += delta.partial_json
+                        if delta.partial_json:
+                            piece = ToolCallDelta(index=ordinal, arguments=delta.partial_json)
+                            yield ChatChunk(tool_call_deltas=[piece], model=model, response_id=response_id)
                 elif event_type == "message_delta":
                     stop_reason = event.delta.stop_reason or stop_reason
                     final_usage = event.usage
                 elif event_type == "message_stop":
                     stopped = True
-                # Unknown and non-text events are ignored, as the versioning policy asks.
+                # Unknown events (and citations, server tools) are ignored, as the versioning policy asks.
         if not stopped:
             raise self._error("connection", "stream ended before message_stop")
+        tool_calls = [
+            # An empty input streams no JSON at all; the SDK's accumulator reads that as {}.
+            ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+            for c in calls
+        ]
+        reasoning = [self._reasoning_part(thinking[index]) for index in sorted(thinking)]
         yield ChatChunk(
-            finish_reason=self._finish_reason(stop_reason),
+            finish_reason=self._finish(stop_reason, tool_calls),
             usage=self._usage(start_usage, final_usage),
             model=model,
             response_id=response_id,
+            tool_calls=tool_calls,
+            reasoning_parts=reasoning,
+        )
+
+    def _reasoning_part(self, collected: dict[str, Any]) -> ReasoningPart:
+        if "redacted" in collected:
+            return ReasoningPart("", redacted=collected["redacted"], protocol=self.kind)
+        return ReasoningPart(
+            "".join(collected["text"]), signature=collected["signature"] or None, protocol=self.kind
         )
 
     async def _list_models(self) -> list[ModelInfo]:
@@ -142,22 +265,27 @@ class AnthropicAdapter(ProviderAdapter):
 
     def _request_kwargs(self, request: ChatRequest) -> dict[str, Any]:
         system: list[str] = []
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         for message in request.messages:
             if message.role in ("system", "developer"):
                 system.append(message.content)
                 continue
             role = "assistant" if message.role == "assistant" else "user"
+            content = self._content(message)
             if messages and messages[-1]["role"] == role:
-                # The API only alternates user/assistant; same-role turns are combined into one.
-                messages[-1]["content"] += "\n\n" + message.content
+                # The API only alternates user/assistant; same-role turns are combined into one
+                # (tool results become user turns, so consecutive ones land in one message).
+                messages[-1]["content"] = _merge(messages[-1]["content"], content)
             else:
-                messages.append({"role": role, "content": message.content})
-        kwargs: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": request.max_tokens or self.default_max_tokens,
-            "messages": messages,
-        }
+                messages.append({"role": role, "content": content})
+        for turn in messages:
+            if turn["role"] == "user" and isinstance(turn["content"], list):
+                # tool_result blocks must open the user turn; text may only follow them.
+                blocks = turn["content"]
+                results = [b for b in blocks if b.get("type") == "tool_result"]
+                turn["content"] = results + [b for b in blocks if b.get("type") != "tool_result"]
+        max_tokens = request.max_tokens or self.default_max_tokens
+        kwargs: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens, "messages": messages}
         if system:
             kwargs["system"] = "\n\n".join(system)
         if request.stop:
@@ -165,34 +293,154 @@ class AnthropicAdapter(ProviderAdapter):
         if request.user:
             kwargs["metadata"] = {"user_id": request.user}
         if request.tools:
-            kwargs["tools"] = [_tool_from_openai(tool) for tool in request.tools]
-        schema = _json_schema(request.response_format)
-        if schema is not None:
-            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+            kwargs["tools"] = [_tool(tool) for tool in request.tools]
+            tool_choice = self._tool_choice(request)
+            if tool_choice is not None:
+                kwargs["tool_choice"] = tool_choice
+        output_config: dict[str, Any] = {}
+        response_format = request.response_format
+        if response_format is not None and response_format.type == "json_schema":
+            if response_format.schema is not None:
+                output_config["format"] = {"type": "json_schema", "schema": response_format.schema}
+        # json_object has no Anthropic equivalent and is not in supported_features: the router
+        # never sends it here.
+        if request.reasoning_effort is not None:
+            effort = request.reasoning_effort
+            if effort == "none":
+                kwargs["thinking"] = {"type": "disabled"}
+            elif effort not in _ADAPTIVE_EFFORT:
+                raise self._error("bad_request", f"unknown reasoning_effort {effort!r}", retryable=False)
+            elif takes_adaptive_thinking(request.model):
+                kwargs["thinking"] = {"type": "adaptive"}
+                output_config["effort"] = _ADAPTIVE_EFFORT[effort]
+            else:
+                budget = _THINKING_BUDGET[effort]
+                kwargs["thinking"] = {"type": "enabled", "budget_tokens": budget}
+                # budget_tokens must stay below max_tokens, and the thinking counts against it:
+                # the client's max_tokens bounds the answer, so the thinking comes on top.
+                kwargs["max_tokens"] = budget + max_tokens
+        if output_config:
+            kwargs["output_config"] = output_config
+        sampling = {
+            name: value
+            for name, value in (("temperature", request.temperature), ("top_p", request.top_p))
+            if value is not None
+        }
+        if sampling:
+            # The SDK has no sampling parameters and its API version rejects them: pin the version
+            # that still takes them and send them as raw body fields.
+            kwargs["extra_headers"] = {"anthropic-version": SAMPLING_API_VERSION}
+            kwargs["extra_body"] = sampling
         return kwargs
+
+    def _content(self, message: Message) -> str | list[dict[str, Any]]:
+        """One internal message as Anthropic content: a plain string when it is only text."""
+        if message.role == "tool":
+            if not message.tool_call_id:
+                raise self._error("bad_request", "a tool message without tool_call_id", retryable=False)
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+            if message.content:
+                result["content"] = message.content
+            return [result]
+        if message.role == "assistant":
+            if not message.tool_calls:
+                return message.content
+            blocks: list[dict[str, Any]] = [
+                _thinking_block(part)
+                for part in message.reasoning
+                if part.protocol == self.kind and (part.redacted or part.signature)
+            ]
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            blocks += [self._tool_use(call) for call in message.tool_calls]
+            return blocks
+        if message.parts:
+            return [block for part in message.parts if (block := _user_block(part)) is not None]
+        return message.content
+
+    def _tool_use(self, call: ToolCall) -> dict[str, Any]:
+        # Anthropic needs the input as an object. An OpenAI model may have produced arguments that
+        # are not JSON; replacing them with {} would silently rewrite the conversation the model
+        # sees, so refuse the request instead (no other attempt can make it valid here).
+        if not call.arguments.strip():
+            arguments: Any = {}
+        else:
+            try:
+                arguments = json.loads(call.arguments)
+            except ValueError:
+                arguments = None
+        if not isinstance(arguments, dict):
+            raise self._error(
+                "bad_request",
+                f"tool call {call.id} ({call.name}): arguments are not a JSON object, "
+                "which Anthropic requires as tool input",
+                retryable=False,
+            )
+        return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+
+    @staticmethod
+    def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
+        choice = request.tool_choice
+        if choice is None:
+            if request.parallel_tool_calls is False:
+                return {"type": "auto", "disable_parallel_tool_use": True}
+            return None
+        if choice.mode == "none":
+            return {"type": "none"}  # takes no disable_parallel_tool_use
+        converted: dict[str, Any]
+        if choice.mode == "required":
+            converted = {"type": "any"}
+        elif choice.mode == "function":
+            converted = {"type": "tool", "name": choice.name}
+        else:
+            converted = {"type": "auto"}
+        if request.parallel_tool_calls is False:
+            converted["disable_parallel_tool_use"] = True
+        return converted
 
     def _response_from(self, message: object) -> ChatResponse:
         if not isinstance(message, AnthropicMessage) or not isinstance(message.content, list):
             raise self._error("invalid_response", "response body is not a message")
         texts: list[str] = []
+        tool_calls: list[ToolCall] = []
+        reasoning: list[ReasoningPart] = []
         details: dict[str, Any] = {"native_finish_reason": message.stop_reason}
         for block in message.content:
             if block.type == "text":
                 texts.append(block.text)
             elif block.type == "thinking":
-                details["thinking"] = details.get("thinking", "") + block.thinking
+                reasoning.append(ReasoningPart(block.thinking, signature=block.signature, protocol=self.kind))
+            elif block.type == "redacted_thinking":
+                reasoning.append(ReasoningPart("", redacted=block.data, protocol=self.kind))
             elif block.type == "tool_use":
-                function = {"name": block.name, "arguments": block.input}
-                call = {"id": block.id, "type": "function", "function": function}
-                details.setdefault("tool_calls", []).append(call)
+                arguments = json.dumps(block.input, separators=(",", ":"))
+                tool_calls.append(ToolCall(id=block.id, name=block.name, arguments=arguments))
+        refusal = None
+        stop_details = getattr(message, "stop_details", None)
+        if stop_details is not None:
+            details["stop_details"] = stop_details.model_dump(mode="json")
+            if message.stop_reason == "refusal":
+                refusal = stop_details.explanation
         return ChatResponse(
             content="".join(texts),
-            finish_reason=self._finish_reason(message.stop_reason),
+            finish_reason=self._finish(message.stop_reason, tool_calls),
             usage=self._usage(message.usage, None),
             model=message.model,
             response_id=message.id,
             provider_details=details,
+            tool_calls=tool_calls,
+            reasoning=reasoning,
+            refusal=refusal,
         )
+
+    @classmethod
+    def _finish(cls, raw: str | None, tool_calls: list[ToolCall]) -> str:
+        finish = cls._finish_reason(raw)
+        # A turn cut short (max_tokens) or stopped by the classifiers keeps saying so: its tool
+        # input may be incomplete.
+        if tool_calls and finish not in ("length", "content_filter"):
+            return "tool_calls"
+        return finish
 
     @staticmethod
     def _finish_reason(raw: str | None) -> str:
@@ -249,20 +497,41 @@ class AnthropicAdapter(ProviderAdapter):
         return None
 
 
-def _tool_from_openai(tool: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI-style `{"type": "function", "function": {...}}` tools to Anthropic's shape."""
-    function = tool.get("function") if tool.get("type") == "function" else None
-    if not isinstance(function, dict):
-        return tool  # already Anthropic-shaped, or a server tool: pass through
-    converted = {"name": function["name"], "input_schema": function.get("parameters") or {"type": "object"}}
-    if function.get("description"):
-        converted["description"] = function["description"]
+def _merge(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]) -> Any:
+    """Two same-role contents as one: strings joined by a blank line, otherwise blocks concatenated."""
+    if isinstance(first, str) and isinstance(second, str):
+        return f"{first}\n\n{second}"
+    return _blocks(first) + _blocks(second)
+
+
+def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        return content
+    return [{"type": "text", "text": content}] if content else []
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    schema = tool.parameters or {"type": "object", "properties": {}}
+    converted: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        converted["description"] = tool.description
+    converted["input_schema"] = schema
+    if tool.strict is not None:
+        converted["strict"] = tool.strict
     return converted
 
 
-def _json_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not response_format or response_format.get("type") != "json_schema":
-        return None
-    spec = response_format.get("json_schema") or {}
-    schema = spec.get("schema")
-    return schema if isinstance(schema, dict) else None
+def _thinking_block(part: ReasoningPart) -> dict[str, Any]:
+    if part.redacted:
+        return {"type": "redacted_thinking", "data": part.redacted}
+    return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+
+
+def _user_block(part: TextPart | ImagePart) -> dict[str, Any] | None:
+    if isinstance(part, ImagePart):
+        if part.is_data:
+            media_type, data = part.data()
+            return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+        return {"type": "image", "source": {"type": "url", "url": part.url}}
+    # The API rejects empty text blocks.
+    return {"type": "text", "text": part.text} if part.text else None

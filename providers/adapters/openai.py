@@ -16,13 +16,27 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .base import (
+    FEATURE_FORCED_TOOL,
+    FEATURE_IMAGES,
+    FEATURE_JSON_OBJECT,
+    FEATURE_JSON_SCHEMA,
+    FEATURE_PARALLEL_OFF,
+    FEATURE_REASONING,
+    FEATURE_TOOLS,
+    ChatChoice,
     ChatChunk,
     ChatRequest,
     ChatResponse,
     ErrorKind,
+    ImagePart,
+    Message,
     ModelInfo,
     ProviderAdapter,
     ProviderError,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
     Usage,
     kind_for_status,
     looks_like_context_length,
@@ -78,10 +92,42 @@ _NON_CHAT_MARKERS: Final[tuple[str, ...]] = (
 )
 
 
+# OpenAI chat parameters that go upstream under their own name, unchanged.
+OPENAI_OPTIONS: Final[frozenset[str]] = frozenset(
+    {
+        "seed",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "metadata",
+        "service_tier",
+        "store",
+        "prompt_cache_key",
+        "safety_identifier",
+        "verbosity",
+    }
+)
+_CHAT_FEATURES: Final[frozenset[str]] = frozenset(
+    {
+        FEATURE_TOOLS,
+        FEATURE_FORCED_TOOL,
+        FEATURE_PARALLEL_OFF,
+        FEATURE_IMAGES,
+        FEATURE_JSON_OBJECT,
+        FEATURE_JSON_SCHEMA,
+        FEATURE_REASONING,
+    }
+)
+
+
 class OpenAIAdapter(ProviderAdapter):
     """The official OpenAI API (api.openai.com)."""
 
     kind: ClassVar[str] = "openai"
+    supported_features: ClassVar[frozenset[str]] = _CHAT_FEATURES | OPENAI_OPTIONS
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
     # OpenAI deprecated `max_tokens` for chat and rejects it for o-series reasoning models;
     # `max_completion_tokens` works for every current OpenAI model. DeepSeek and most compatible
@@ -134,6 +180,8 @@ class OpenAIAdapter(ProviderAdapter):
         response_id: str | None = None
         finish: str | None = None
         usage: Usage | None = None
+        calls: dict[int, dict[str, str]] = {}
+        reasoning: list[str] = []
         async with stream:
             async for chunk in stream:
                 if not isinstance(chunk, ChatCompletionChunk):
@@ -147,10 +195,50 @@ class OpenAIAdapter(ProviderAdapter):
                         continue
                     if choice.finish_reason:
                         finish = self._finish_reason(choice.finish_reason)
-                    yield ChatChunk(delta=choice.delta.content or "", model=model, response_id=response_id)
+                    delta = choice.delta
+                    thought = (delta.model_extra or {}).get("reasoning_content") or ""
+                    if thought:
+                        reasoning.append(thought)
+                    pieces: list[ToolCallDelta] = []
+                    for item in delta.tool_calls or []:
+                        buffer = calls.setdefault(item.index, {"id": "", "name": "", "arguments": ""})
+                        function = item.function
+                        if item.id:
+                            buffer["id"] = item.id
+                        if function is not None and function.name:
+                            buffer["name"] = function.name
+                        fragment = (function.arguments if function is not None else None) or ""
+                        buffer["arguments"] += fragment
+                        pieces.append(
+                            ToolCallDelta(
+                                index=item.index,
+                                id=item.id or None,
+                                name=function.name if function is not None and function.name else None,
+                                arguments=fragment,
+                            )
+                        )
+                    yield ChatChunk(
+                        delta=delta.content or "",
+                        reasoning=thought,
+                        tool_call_deltas=pieces,
+                        model=model,
+                        response_id=response_id,
+                    )
         if finish is None:
             raise self._error("connection", "stream ended before a finish reason")
-        yield ChatChunk(finish_reason=finish, usage=usage, model=model, response_id=response_id)
+        tool_calls = [
+            ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for _, c in sorted(calls.items())
+        ]
+        if tool_calls:
+            finish = "tool_calls"  # OpenAI says "stop" after a named tool_choice
+        yield ChatChunk(
+            finish_reason=finish,
+            usage=usage,
+            model=model,
+            response_id=response_id,
+            tool_calls=tool_calls,
+            reasoning_parts=[ReasoningPart("".join(reasoning), protocol=self.kind)] if reasoning else [],
+        )
 
     async def _list_models(self) -> list[ModelInfo]:
         models: list[ModelInfo] = []
@@ -166,7 +254,7 @@ class OpenAIAdapter(ProviderAdapter):
     def _request_kwargs(self, request: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [self._message(m) for m in request.messages],
         }
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
@@ -179,10 +267,54 @@ class OpenAIAdapter(ProviderAdapter):
         if request.user:
             kwargs["user"] = request.user
         if request.tools:
-            kwargs["tools"] = list(request.tools)
-        if request.response_format:
-            kwargs["response_format"] = request.response_format
+            kwargs["tools"] = [_tool(tool) for tool in request.tools]
+            if request.tool_choice is not None:
+                choice = request.tool_choice
+                kwargs["tool_choice"] = (
+                    {"type": "function", "function": {"name": choice.name}}
+                    if choice.mode == "function"
+                    else choice.mode
+                )
+            if request.parallel_tool_calls is not None:
+                kwargs["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.response_format is not None:
+            kwargs["response_format"] = request.response_format.as_openai()
+        if request.reasoning_effort is not None:
+            self._reasoning_kwargs(request.reasoning_effort, kwargs)
+        for name, value in request.options.items():
+            kwargs[name] = value
         return kwargs
+
+    def _reasoning_kwargs(self, effort: str, kwargs: dict[str, Any]) -> None:
+        kwargs["reasoning_effort"] = effort
+
+    def _message(self, message: Message) -> dict[str, Any]:
+        """One internal message in the chat completions shape."""
+        role = message.role
+        if role == "tool":
+            return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+        out: dict[str, Any] = {"role": role}
+        if message.parts and role == "user":
+            out["content"] = [_part(part) for part in message.parts]
+        elif message.tool_calls and not message.content:
+            out["content"] = None
+        else:
+            out["content"] = message.content
+        if message.name and role in ("user", "system", "developer", "assistant"):
+            out["name"] = message.name
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in message.tool_calls
+            ]
+        replayed = self._replayed_reasoning(message)
+        if replayed:
+            out["reasoning_content"] = replayed
+        return out
+
+    def _replayed_reasoning(self, message: Message) -> str:
+        """Reasoning to send back on an assistant turn; OpenAI takes none."""
+        return ""
 
     def _response_from(self, completion: object) -> ChatResponse:
         if not isinstance(completion, ChatCompletion):
@@ -190,20 +322,28 @@ class OpenAIAdapter(ProviderAdapter):
         choices = completion.choices
         if not choices:
             raise self._error("invalid_response", "chat completion without choices")
-        message = choices[0].message
-        details: dict[str, Any] = {"native_finish_reason": choices[0].finish_reason}
+        first = choices[0]
+        message = first.message
+        details: dict[str, Any] = {"native_finish_reason": first.finish_reason}
         extra = message.model_extra or {}
+        reasoning: list[ReasoningPart] = []
         if extra.get("reasoning_content"):
-            details["reasoning_content"] = extra["reasoning_content"]
-        if message.refusal:
-            details["refusal"] = message.refusal
-        if message.tool_calls:
-            details["tool_calls"] = [call.model_dump(mode="json") for call in message.tool_calls]
+            reasoning.append(ReasoningPart(str(extra["reasoning_content"]), protocol=self.kind))
         if completion.system_fingerprint:
             details["system_fingerprint"] = completion.system_fingerprint
-        finish = self._finish_reason(choices[0].finish_reason or "stop")
+        tool_calls = self._tool_calls(message)
+        finish = self._choice_finish(first.finish_reason, tool_calls)
         if message.refusal and not message.content:
             finish = "content_filter"
+        logprobs = first.logprobs.model_dump(mode="json") if first.logprobs is not None else None
+        more = [
+            ChatChoice(
+                content=choice.message.content or "",
+                finish_reason=self._choice_finish(choice.finish_reason, self._tool_calls(choice.message)),
+                tool_calls=self._tool_calls(choice.message),
+            )
+            for choice in sorted(choices[1:], key=lambda c: c.index)
+        ]
         return ChatResponse(
             content=message.content or "",
             finish_reason=finish,
@@ -211,7 +351,27 @@ class OpenAIAdapter(ProviderAdapter):
             model=completion.model,
             response_id=completion.id,
             provider_details=details,
+            tool_calls=tool_calls,
+            reasoning=reasoning,
+            refusal=message.refusal,
+            logprobs=logprobs,
+            more_choices=more,
         )
+
+    def _choice_finish(self, raw: str | None, tool_calls: list[ToolCall]) -> str:
+        if tool_calls:
+            return "tool_calls"  # OpenAI says "stop" after a named tool_choice
+        return self._finish_reason(raw or "stop")
+
+    @staticmethod
+    def _tool_calls(message: Any) -> list[ToolCall]:
+        calls = []
+        for call in message.tool_calls or []:
+            function = getattr(call, "function", None)
+            if function is None:
+                continue  # a custom (non-function) tool call: only function tools are declared
+            calls.append(ToolCall(id=call.id, name=function.name, arguments=function.arguments or ""))
+        return calls
 
     def _finish_reason(self, raw: str) -> str:
         if raw == "insufficient_system_resource":
@@ -270,13 +430,21 @@ class OpenAIAdapter(ProviderAdapter):
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):
-    """Any server speaking the OpenAI chat protocol at its own base_url (vLLM, Ollama, LiteLLM...)."""
+    """Any server speaking the OpenAI chat protocol at its own base_url (vLLM, Ollama, LiteLLM...).
+
+    Such servers read `reasoning_content` the way DeepSeek does, so it is replayed on assistant turns.
+    """
 
     kind: ClassVar[str] = "openai_compatible"
     default_base_url: ClassVar[str | None] = None
     max_tokens_param: ClassVar[str] = "max_tokens"
     stream_options: ClassVar[dict[str, bool]] = {"include_usage": True}
     requires_api_key: ClassVar[bool] = False
+
+    def _replayed_reasoning(self, message: Message) -> str:
+        if not message.tool_calls:
+            return ""  # reasoning of turns without tool calls is ignored upstream
+        return "".join(p.text for p in message.reasoning if p.protocol in (self.kind, "") and not p.signature)
 
 
 class DeepSeekAdapter(OpenAICompatibleAdapter):
@@ -285,3 +453,64 @@ class DeepSeekAdapter(OpenAICompatibleAdapter):
     kind: ClassVar[str] = "deepseek"
     default_base_url: ClassVar[str | None] = "https://api.deepseek.com"
     requires_api_key: ClassVar[bool] = True
+    # No json_schema mode, no parallel_tool_calls switch, no n/seed/metadata/service_tier.
+    supported_features: ClassVar[frozenset[str]] = frozenset(
+        {
+            FEATURE_TOOLS,
+            FEATURE_FORCED_TOOL,
+            FEATURE_IMAGES,
+            FEATURE_JSON_OBJECT,
+            FEATURE_REASONING,
+            "logprobs",
+            "top_logprobs",
+            "presence_penalty",
+            "frequency_penalty",
+        }
+    )
+
+    @staticmethod
+    def thinking(request: ChatRequest) -> bool:
+        """Thinking mode: the reasoner model, or a reasoning effort other than "none"."""
+        if request.reasoning_effort is not None:
+            return request.reasoning_effort != "none"
+        return "reasoner" in request.model
+
+    def unsupported(self, request: ChatRequest) -> set[str]:
+        missing = super().unsupported(request)
+        features = request.features()
+        if self.thinking(request) and FEATURE_FORCED_TOOL in features:
+            missing.add(FEATURE_FORCED_TOOL)  # "Thinking mode does not support this tool_choice"
+        if "reasoner" in request.model:
+            missing |= features & {"logprobs", "top_logprobs"}  # an error on the reasoning model
+        return missing
+
+    def _reasoning_kwargs(self, effort: str, kwargs: dict[str, Any]) -> None:
+        # DeepSeek switches thinking with its own field and knows low/high/max as depths.
+        extra = kwargs.setdefault("extra_body", {})
+        if effort == "none":
+            extra["thinking"] = {"type": "disabled"}
+            return
+        extra["thinking"] = {"type": "enabled"}
+        kwargs["reasoning_effort"] = {"minimal": "low", "low": "low", "medium": "high"}.get(effort, effort)
+        if kwargs["reasoning_effort"] == "xhigh":
+            kwargs["reasoning_effort"] = "max"
+
+
+def _tool(tool: Any) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _part(part: TextPart | ImagePart) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        image: dict[str, Any] = {"url": part.url}
+        if part.detail:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+    return {"type": "text", "text": part.text}

@@ -28,11 +28,19 @@ def assert_401(response, *, reason: str) -> dict:
     return body
 
 
-@pytest.mark.parametrize("path", ["/api/v1/_test/gate", "/v1/_test/gate"])
-def test_no_key_is_a_401_envelope_that_says_how_to_send_one(client, path):
-    body = assert_401(post_gate(client, None, path=path), reason="missing")
+def test_no_key_is_a_401_envelope_that_says_how_to_send_one(client):
+    body = assert_401(post_gate(client, None, path="/api/v1/_test/gate"), reason="missing")
     assert "Authorization: Bearer" in body["error"]
     assert "X-API-Key" in body["error"]
+
+
+def test_no_key_on_v1_is_a_401_in_openai_shape(client):
+    response = post_gate(client, None, path="/v1/_test/gate")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("authentication_error", "authentication_failed")
+    assert "Authorization: Bearer" in error["message"]
+    assert error["context"]["reason"] == "missing"
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ async def test_unknown_api_path_is_still_an_envelope():
     async with client() as http:
         response = await http.get("/v1/nothing-here")
     assert response.status_code == 404
-    assert response.json()["error_code"] == "NOT_FOUND"
+    assert response.json()["error"]["code"] == "not_found"  # OpenAI's shape under /v1
 
 
 async def test_admin_goes_through_the_full_stack():

@@ -32,10 +32,19 @@ def test_malformed_json_is_a_400(client):
     assert_envelope(response, status=400, error_code="VALIDATION_ERROR")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/v1/no-such-thing"])
-def test_unknown_api_path_is_a_404_envelope(client, path):
-    body = assert_envelope(client.get(path), status=404, error_code="NOT_FOUND")
-    assert body["context"]["path"] == path
+def test_unknown_api_path_is_a_404_envelope(client):
+    body = assert_envelope(client.get("/api/v1/no-such-thing"), status=404, error_code="NOT_FOUND")
+    assert body["context"]["path"] == "/api/v1/no-such-thing"
+
+
+def test_unknown_openai_path_is_a_404_in_openai_shape(client):
+    """/v1 speaks OpenAI's protocol, errors included, so its SDKs can read them."""
+    response = client.get("/v1/no-such-thing")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["message"] == "No API endpoint at /v1/no-such-thing."
+    assert (error["type"], error["code"]) == ("invalid_request_error", "not_found")
+    assert error["request_id"] == response["X-Request-ID"]
 
 
 def test_wrong_method_is_a_405_envelope(client):
@@ -52,7 +61,11 @@ def test_unhandled_exception_in_an_api_view_is_a_500_envelope_without_details(cl
 
 def test_unhandled_exception_outside_drf_is_a_500_envelope(client):
     client.raise_request_exception = False
-    body = assert_envelope(client.get("/v1/_test/crash-plain"), status=500, error_code="INTERNAL_ERROR")
+    response = client.get("/v1/_test/crash-plain")
+    assert response.status_code == 500
+    body = response.json()
+    assert (body["error"]["code"], body["error"]["type"]) == ("internal_error", "server_error")
+    assert body["error"]["request_id"] == response["X-Request-ID"]
     assert "boom" not in str(body)
 
 

@@ -192,7 +192,7 @@ async def test_openai_stream_asks_for_usage(make_adapter, emulator):
     assert body["stream_options"] == {"include_usage": True, "include_obfuscation": False}
 
 
-async def test_anthropic_request_lifts_system_merges_turns_and_drops_sampling(make_adapter, emulator):
+async def test_anthropic_request_lifts_system_merges_turns_and_pins_sampling(make_adapter, emulator):
     await make_adapter("anthropic").complete(_with_model(FULL_REQUEST, "claude-sonnet-4-6"), timeout=5)
 
     sent = emulator.requests("anthropic")[-1]
@@ -207,7 +207,10 @@ async def test_anthropic_request_lifts_system_merges_turns_and_drops_sampling(ma
     assert body["max_tokens"] == 4096  # required by the API, defaulted
     assert body["stop_sequences"] == ["\n\nUser:"]
     assert body["metadata"] == {"user_id": "user-42"}
-    assert not {"temperature", "top_p", "top_k", "stop"} & set(body)
+    # Sampling parameters are honoured: the request pins the API version that still takes them.
+    assert sent["headers"]["anthropic-version"] == "2023-06-01"
+    assert (body["temperature"], body["top_p"]) == (0.2, 0.9)
+    assert not {"top_k", "stop"} & set(body)
 
 
 async def test_gemini_request_uses_system_instruction_model_role_and_generation_config(
@@ -255,7 +258,7 @@ async def test_deepseek_reasoner_reports_reasoning(make_adapter, streamed):
     else:
         response = await adapter.complete(request, timeout=5)
         text, usage = response.content, response.usage
-        assert response.provider_details["reasoning_content"] == f"Thinking about: {QUESTION}"
+        assert response.reasoning_text == f"Thinking about: {QUESTION}"
 
     assert text == EXPECTED_TEXT  # the chain of thought is not part of the answer
     assert usage.reasoning_tokens > 0

@@ -35,7 +35,10 @@ def _response(content: str, finish: str, usage: Usage, model: str, **details: An
             model,
         )
         for key, value in details.items():
-            assert result.provider_details[key] == value
+            if key == "reasoning_content":
+                assert result.reasoning_text == value
+            else:
+                assert result.provider_details[key] == value
 
     return check
 
