@@ -11,7 +11,7 @@ class ProviderModelInline(admin.TabularInline):
     model = ProviderModel
     extra = 0
     fields = (
-        "name", "aliases", "enabled", "context_window", "max_output_tokens", "input_price_per_1m",
+        "name", "aliases", "enabled", "context_window", "max_output_tokens", "lacks", "input_price_per_1m",
         "output_price_per_1m", "cached_input_price_per_1m", "price_source",
     )
 

@@ -251,8 +251,9 @@ def _plan(cmd: CompletionCommand, catalogue: Catalogue, view: RoutingView) -> li
 
 
 def _route_order(plan: list[_Option], route: RouteControls) -> list[_Option]:
-    """The client's `provider.sort` and `provider.order` over the ranked plan (stable sorts, so
-    the ranking decides among equals; open circuits still go last)."""
+    """The client's `provider.sort` and `provider.order` over the ranked plan. Stable sorts within
+    the model asked for and within its fallbacks (those still come after it), so the ranking
+    decides among equals; open circuits still go last."""
     if route.sort == "price":
         plan = sorted(plan, key=lambda o: o.candidate.price_per_1m)
     elif route.sort == "latency":
@@ -264,7 +265,9 @@ def _route_order(plan: list[_Option], route: RouteControls) -> list[_Option]:
     if route.order:
         position = {name: index for index, name in enumerate(route.order)}
         plan = sorted(plan, key=lambda o: position.get(o.provider.name, len(position)))
-    return sorted(plan, key=lambda o: o.candidate.breaker_state == "open")
+    if route.sort or route.order:
+        plan = sorted(plan, key=lambda o: (o.candidate.breaker_state == "open", o.candidate.is_fallback))
+    return plan
 
 
 def _chat_request(cmd: CompletionCommand, option: _Option) -> ChatRequest:

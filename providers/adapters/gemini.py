@@ -1,8 +1,18 @@
-"""Google Gemini Developer API (REST, v1beta) over plain httpx."""
+"""Google Gemini Developer API (REST, v1beta) over plain httpx.
+
+Translation to `generateContent` (see the Gemini section of the provider-formats README):
+- system/developer turns go to `systemInstruction`, assistant turns are role `model`, and the
+  results of `tool` turns go back as `functionResponse` parts of one `user` content, in call order;
+- a tool call is a `functionCall` part whose `thoughtSignature` must be replayed on the same part;
+  Gemini gives calls no id, so the adapter invents `call_...` ids and never sends those back;
+- thought summaries (`thought: true` parts) are reasoning, never answer text.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -11,13 +21,25 @@ from urllib.parse import quote
 import httpx
 
 from .base import (
+    FEATURE_FORCED_TOOL,
+    FEATURE_IMAGES,
+    FEATURE_JSON_OBJECT,
+    FEATURE_JSON_SCHEMA,
+    FEATURE_REASONING,
+    FEATURE_TOOLS,
+    ChatChoice,
     ChatChunk,
     ChatRequest,
     ChatResponse,
     ErrorKind,
+    ImagePart,
+    Message,
     ModelInfo,
     ProviderAdapter,
     ProviderError,
+    ReasoningPart,
+    ToolCall,
+    ToolCallDelta,
     Usage,
     kind_for_status,
     looks_like_context_length,
@@ -50,6 +72,43 @@ _FINISH_REASONS: Final[dict[str, str]] = {
 _TYPE_PREFIX: Final = "type.googleapis.com/google.rpc."
 _MAX_MODEL_PAGES: Final = 100
 
+# Tool call ids the gateway invents (Gemini gives none); they are never sent upstream.
+INVENTED_ID_PREFIX: Final = "call_"
+
+_TOOL_CHOICE_MODES: Final[dict[str, str]] = {
+    "auto": "AUTO",
+    "none": "NONE",
+    "required": "ANY",
+    "function": "ANY",
+}
+# reasoning_effort → thinkingLevel (Gemini 3 and later) or thinkingBudget (2.5; -1 = dynamic).
+_THINKING_LEVELS: Final[dict[str, str]] = {
+    "minimal": "MINIMAL",
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "high": "HIGH",
+    "xhigh": "HIGH",
+    "max": "HIGH",
+}
+_THINKING_BUDGETS: Final[dict[str, int]] = {
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": -1,
+    "max": -1,
+}
+_MODEL_GENERATION_RE: Final = re.compile(r"gemini-(\d+)")
+
+# OpenAI options Gemini honours, and their generationConfig names. `n` is handled apart: the extra
+# candidates come back in `ChatResponse.more_choices`, which a stream cannot carry.
+_OPTIONS: Final[dict[str, str]] = {
+    "seed": "seed",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+}
+FEATURE_N: Final = "n"
+
 
 class GeminiAPIError(Exception):
     """A Gemini error body, from an HTTP error status or from inside a 200 stream."""
@@ -62,15 +121,27 @@ class GeminiAPIError(Exception):
 
 
 @dataclass(slots=True)
+class _Candidate:
+    """What one candidate of a GenerateContentResponse (or of one stream chunk) contributes."""
+
+    text: str = ""
+    thoughts: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish: str | None = None
+
+
+@dataclass(slots=True)
 class _Piece:
     """What one GenerateContentResponse (a whole answer, or one stream chunk) contributes."""
 
-    text: str = ""
-    finish: str | None = None
+    candidates: list[_Candidate] = field(default_factory=list)
     usage: Usage | None = None
     model: str | None = None
     response_id: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def first(self) -> _Candidate:
+        return self.candidates[0] if self.candidates else _Candidate()
 
 
 class GeminiAdapter(ProviderAdapter):
@@ -78,6 +149,25 @@ class GeminiAdapter(ProviderAdapter):
 
     kind: ClassVar[str] = "gemini"
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
+    # No `parallel_tool_calls`: Gemini has no switch limiting an answer to one call.
+    supported_features: ClassVar[frozenset[str]] = frozenset(
+        {
+            FEATURE_TOOLS,
+            FEATURE_FORCED_TOOL,
+            FEATURE_IMAGES,
+            FEATURE_JSON_OBJECT,
+            FEATURE_JSON_SCHEMA,
+            FEATURE_REASONING,
+            FEATURE_N,
+            *_OPTIONS,
+        }
+    )
+
+    def unsupported(self, request: ChatRequest, *, stream: bool = False) -> set[str]:
+        missing = super().unsupported(request)
+        if stream and _candidate_count(request) > 1:
+            missing.add(FEATURE_N)  # the extra candidates cannot be streamed as choices
+        return missing
 
     def _make_client(self) -> httpx.AsyncClient:
         if not self.config.api_key:
@@ -97,26 +187,38 @@ class GeminiAdapter(ProviderAdapter):
         )
         data = _json_or_raise(response)
         piece = self._piece(data)
-        if piece.finish is None and piece.usage is None:
+        first = piece.first
+        if first.finish is None and piece.usage is None:
             raise self._error("invalid_response", "response without candidates or usage")
-        details: dict[str, Any] = {"native_finish_reason": piece.finish}
-        if piece.tool_calls:
-            details["tool_calls"] = piece.tool_calls
         return ChatResponse(
-            content=piece.text,
-            finish_reason=self._finish_reason(piece.finish, piece.tool_calls),
+            content=first.text,
+            finish_reason=self._finish_reason(first.finish, first.tool_calls),
             usage=piece.usage or Usage(),
             model=piece.model or request.model,
             response_id=piece.response_id,
-            provider_details=details,
+            provider_details={"native_finish_reason": first.finish},
+            tool_calls=first.tool_calls,
+            reasoning=_reasoning(first.thoughts),
+            more_choices=[
+                ChatChoice(
+                    content=c.text,
+                    finish_reason=self._finish_reason(c.finish, c.tool_calls),
+                    tool_calls=c.tool_calls,
+                )
+                for c in piece.candidates[1:]
+            ],
         )
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
+        if _candidate_count(request) > 1:
+            # `unsupported(request, stream=True)` reports this; never drop the extra choices silently.
+            raise self._error("bad_request", "n > 1 cannot be streamed from Gemini", retryable=False)
         finish: str | None = None
         usage: Usage | None = None
         model: str | None = None
         response_id: str | None = None
-        tool_calls: list[dict[str, Any]] = []
+        tool_calls: list[ToolCall] = []
+        thoughts: list[str] = []
         async with self.client().stream(
             "POST",
             self._model_path(request.model, "streamGenerateContent"),
@@ -129,12 +231,28 @@ class GeminiAdapter(ProviderAdapter):
                 _json_or_raise(response)
             async for payload in _sse_payloads(response.aiter_lines()):
                 piece = self._piece(payload)
+                candidate = piece.first
                 model = piece.model or model or request.model
                 response_id = piece.response_id or response_id
                 usage = piece.usage or usage  # cumulative: the last one is final
-                finish = piece.finish or finish
-                tool_calls.extend(piece.tool_calls)
-                yield ChatChunk(delta=piece.text, model=model, response_id=response_id)
+                finish = candidate.finish or finish
+                # Gemini sends each functionCall whole, in one chunk: one delta per call.
+                deltas = [
+                    ToolCallDelta(
+                        index=len(tool_calls) + i, id=call.id, name=call.name, arguments=call.arguments
+                    )
+                    for i, call in enumerate(candidate.tool_calls)
+                ]
+                tool_calls.extend(candidate.tool_calls)
+                if candidate.thoughts:
+                    thoughts.append(candidate.thoughts)
+                yield ChatChunk(
+                    delta=candidate.text,
+                    reasoning=candidate.thoughts,
+                    tool_call_deltas=deltas,
+                    model=model,
+                    response_id=response_id,
+                )
         if finish is None:
             # Gemini has no end marker: the stream simply closes after the finishReason chunk.
             raise self._error("connection", "stream ended before a finishReason")
@@ -143,6 +261,8 @@ class GeminiAdapter(ProviderAdapter):
             usage=usage,
             model=model,
             response_id=response_id,
+            tool_calls=tool_calls,
+            reasoning_parts=_reasoning("".join(thoughts)),
         )
 
     async def _probe(self) -> None:
@@ -176,28 +296,53 @@ class GeminiAdapter(ProviderAdapter):
             params = {"pageSize": 1000, "pageToken": token}
         return models
 
-    # -- wire format
+    # -- wire format: requests
 
     @staticmethod
     def _model_path(model: str, method: str) -> str:
         return f"models/{quote(model, safe='-._~@=:,')}:{method}"
 
-    @staticmethod
-    def _request_body(request: ChatRequest) -> dict[str, Any]:
+    def _request_body(self, request: ChatRequest) -> dict[str, Any]:
         system: list[dict[str, str]] = []
         contents: list[dict[str, Any]] = []
-        for message in request.messages:
+        # Every call made so far, by id: a tool result needs its call's name (and position).
+        calls: dict[str, tuple[int, ToolCall]] = {}
+        messages = request.messages
+        i = 0
+        while i < len(messages):
+            message = messages[i]
             if message.role in ("system", "developer"):
                 system.append({"text": message.content})
-                continue
-            role = "model" if message.role == "assistant" else "user"
-            if contents and contents[-1]["role"] == role:
-                contents[-1]["parts"].append({"text": message.content})
+            elif message.role == "tool":
+                run = [message]
+                while i + 1 < len(messages) and messages[i + 1].role == "tool":
+                    i += 1
+                    run.append(messages[i])
+                _append(contents, "user", self._function_responses(run, calls))
+            elif message.role == "assistant":
+                for position, call in enumerate(message.tool_calls):
+                    calls[call.id] = (position, call)
+                _append(contents, "model", self._model_parts(message))
             else:
-                contents.append({"role": role, "parts": [{"text": message.content}]})
+                _append(contents, "user", _user_parts(message))
+            i += 1
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": system}
+        config = self._generation_config(request)
+        if config:
+            body["generationConfig"] = config
+        if request.tools:
+            body["tools"] = [{"functionDeclarations": [_declaration(tool) for tool in request.tools]}]
+            if request.tool_choice is not None:
+                calling: dict[str, Any] = {"mode": _TOOL_CHOICE_MODES[request.tool_choice.mode]}
+                if request.tool_choice.mode == "function" and request.tool_choice.name:
+                    calling["allowedFunctionNames"] = [request.tool_choice.name]
+                body["toolConfig"] = {"functionCallingConfig": calling}
+        return body
+
+    @staticmethod
+    def _generation_config(request: ChatRequest) -> dict[str, Any]:
         config: dict[str, Any] = {}
         if request.temperature is not None:
             config["temperature"] = request.temperature
@@ -207,23 +352,71 @@ class GeminiAdapter(ProviderAdapter):
             config["maxOutputTokens"] = request.max_tokens
         if request.stop:
             config["stopSequences"] = list(request.stop)
-        response_format = request.response_format or {}
-        if response_format.get("type") in ("json_object", "json_schema"):
+        for option, name in _OPTIONS.items():
+            if request.options.get(option) is not None:
+                config[name] = request.options[option]
+        if _candidate_count(request) > 1:
+            config["candidateCount"] = _candidate_count(request)
+        response_format = request.response_format
+        if response_format is not None and response_format.type in ("json_object", "json_schema"):
             config["responseMimeType"] = "application/json"
-            schema = (response_format.get("json_schema") or {}).get("schema")
-            if isinstance(schema, dict):
-                config["responseJsonSchema"] = schema
-        if config:
-            body["generationConfig"] = config
-        if request.tools:
-            declarations = [
-                {k: v for k, v in tool["function"].items() if k in ("name", "description", "parameters")}
-                for tool in request.tools
-                if tool.get("type") == "function" and isinstance(tool.get("function"), dict)
-            ]
-            if declarations:
-                body["tools"] = [{"functionDeclarations": declarations}]
-        return body
+            if response_format.type == "json_schema" and response_format.schema is not None:
+                config["responseJsonSchema"] = response_format.schema
+        if request.reasoning_effort is not None:
+            config["thinkingConfig"] = _thinking_config(request.model, request.reasoning_effort)
+        return config
+
+    def _model_parts(self, message: Message) -> list[dict[str, Any]]:
+        """An assistant turn: its text, then its calls with each signature on its own part.
+
+        Reasoning is not replayed: Gemini only needs the signatures, and foreign reasoning is not
+        Gemini's to see as its own."""
+        parts: list[dict[str, Any]] = []
+        if message.content:
+            parts.append({"text": message.content})
+        for call in message.tool_calls:
+            function: dict[str, Any] = {"name": call.name, "args": self._call_args(call)}
+            if _upstream_id(call.id):
+                function["id"] = call.id
+            part: dict[str, Any] = {"functionCall": function}
+            if call.signature:
+                part["thoughtSignature"] = call.signature  # opaque: sent back exactly as received
+            parts.append(part)
+        return parts or [{"text": ""}]
+
+    def _call_args(self, call: ToolCall) -> dict[str, Any]:
+        if not call.arguments.strip():
+            return {}
+        try:
+            args = json.loads(call.arguments)
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            raise self._error(
+                "bad_request", f"tool call {call.id!r} arguments are not a JSON object", retryable=False
+            )
+        return args
+
+    def _function_responses(
+        self, run: list[Message], calls: dict[str, tuple[int, ToolCall]]
+    ) -> list[dict[str, Any]]:
+        """Consecutive tool results as functionResponse parts, in the order of their calls."""
+        answered: list[tuple[int, int, dict[str, Any]]] = []
+        for arrival, message in enumerate(run):
+            call_id = message.tool_call_id or ""
+            position, call = calls.get(call_id, (len(calls) + arrival, None))
+            name = call.name if call is not None else message.name
+            if not name:
+                raise self._error(
+                    "bad_request", f"tool result for unknown tool_call_id {call_id!r}", retryable=False
+                )
+            response: dict[str, Any] = {"name": name, "response": _result_object(message.content)}
+            if _upstream_id(call_id):
+                response["id"] = call_id
+            answered.append((position, arrival, {"functionResponse": response}))
+        return [part for _, _, part in sorted(answered, key=lambda item: item[:2])]
+
+    # -- wire format: responses
 
     def _piece(self, data: object) -> _Piece:
         """Read one GenerateContentResponse; shared by completions and stream chunks."""
@@ -233,19 +426,8 @@ class GeminiAdapter(ProviderAdapter):
         if feedback.get("blockReason") and not data.get("candidates"):
             raise self._error("content_filtered", f"prompt blocked: {feedback['blockReason']}")
         piece = _Piece(model=data.get("modelVersion"), response_id=data.get("responseId"))
-        candidates = data.get("candidates") or []
-        if candidates:
-            candidate = candidates[0]
-            for part in (candidate.get("content") or {}).get("parts") or []:
-                if part.get("thought"):
-                    continue  # thought summaries are not answer text
-                if "text" in part:
-                    piece.text += part["text"]
-                elif "functionCall" in part:
-                    call = part["functionCall"]
-                    function = {"name": call.get("name"), "arguments": call.get("args")}
-                    piece.tool_calls.append({"type": "function", "function": function})
-            piece.finish = candidate.get("finishReason")
+        candidates = sorted(data.get("candidates") or [], key=lambda c: int(c.get("index") or 0))
+        piece.candidates = [self._candidate(candidate) for candidate in candidates]
         metadata = data.get("usageMetadata")
         if metadata is not None:
             thoughts = int(metadata.get("thoughtsTokenCount") or 0)
@@ -258,7 +440,29 @@ class GeminiAdapter(ProviderAdapter):
         return piece
 
     @staticmethod
-    def _finish_reason(raw: str | None, tool_calls: list[dict[str, Any]]) -> str:
+    def _candidate(candidate: dict[str, Any]) -> _Candidate:
+        out = _Candidate(finish=candidate.get("finishReason"))
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            if "functionCall" in part:
+                call = part["functionCall"]
+                out.tool_calls.append(
+                    ToolCall(
+                        id=call.get("id") or INVENTED_ID_PREFIX + secrets.token_hex(12),
+                        name=str(call.get("name") or ""),
+                        arguments=json.dumps(call.get("args") or {}, separators=(",", ":")),
+                        signature=part.get("thoughtSignature"),
+                    )
+                )
+            elif "text" in part:
+                # A thoughtSignature on a text part is not kept: only calls need theirs back.
+                if part.get("thought"):
+                    out.thoughts += part["text"]  # a thought summary, not answer text
+                else:
+                    out.text += part["text"]
+        return out
+
+    @staticmethod
+    def _finish_reason(raw: str | None, tool_calls: list[ToolCall]) -> str:
         if tool_calls and raw in (None, "STOP"):
             return "tool_calls"  # Gemini says STOP when it returns a functionCall
         return _FINISH_REASONS.get(raw or "STOP", "stop")
@@ -360,3 +564,76 @@ async def _sse_payloads(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
 def _raise_if_error(payload: Any) -> None:
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         raise GeminiAPIError(200, payload)
+
+
+# --------------------------------------------------------------------------- translation helpers
+
+
+def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
+    """Add a turn, merging it into the previous one when the role repeats."""
+    if contents and contents[-1]["role"] == role:
+        contents[-1]["parts"].extend(parts)
+    else:
+        contents.append({"role": role, "parts": parts})
+
+
+def _user_parts(message: Message) -> list[dict[str, Any]]:
+    if not message.parts:
+        return [{"text": message.content}]
+    parts: list[dict[str, Any]] = []
+    for part in message.parts:
+        if not isinstance(part, ImagePart):
+            parts.append({"text": part.text})
+        elif part.is_data:
+            media_type, data = part.data()
+            parts.append({"inlineData": {"mimeType": media_type, "data": data}})
+        else:
+            parts.append({"fileData": {"mimeType": part.media_type(), "fileUri": part.url}})
+    return parts
+
+
+def _declaration(tool: Any) -> dict[str, Any]:
+    """A function declaration; the JSON Schema goes across unchanged as `parametersJsonSchema`."""
+    declaration: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        declaration["description"] = tool.description
+    if tool.parameters is not None:
+        declaration["parametersJsonSchema"] = tool.parameters
+    return declaration
+
+
+def _result_object(text: str) -> dict[str, Any]:
+    """`functionResponse.response` must be an object whose "output" key holds the result (as the
+    google-genai SDK sends it): JSON results as their value, anything else as the text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"output": text}
+    return {"output": value}
+
+
+def _upstream_id(call_id: str | None) -> bool:
+    """Whether a tool call id came from Gemini (sent back) rather than from the gateway (not sent)."""
+    return bool(call_id) and not str(call_id).startswith(INVENTED_ID_PREFIX)
+
+
+def _candidate_count(request: ChatRequest) -> int:
+    n = request.options.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) else 1
+
+
+def _thinking_config(model: str, effort: str) -> dict[str, Any]:
+    if effort == "none":
+        return {"thinkingBudget": 0}
+    config: dict[str, Any] = {"includeThoughts": True}
+    match = _MODEL_GENERATION_RE.search(model.lower())
+    if match and int(match.group(1)) >= 3:
+        if effort in _THINKING_LEVELS:
+            config["thinkingLevel"] = _THINKING_LEVELS[effort]
+    elif effort in _THINKING_BUDGETS:
+        config["thinkingBudget"] = _THINKING_BUDGETS[effort]
+    return config
+
+
+def _reasoning(thoughts: str) -> list[ReasoningPart]:
+    return [ReasoningPart(thoughts, protocol=GeminiAdapter.kind)] if thoughts else []
