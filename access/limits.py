@@ -303,7 +303,7 @@ async def access_admit(*, key: ClientKey, model_names: set[str], estimated_token
     """
     if not key.allows_model(model_names):
         raise permission_denied(
-            "This API key may not use this model.",
+            f"This API key may not use {' / '.join(sorted(model_names)) or 'this model'}.",
             error_code="MODEL_NOT_ALLOWED",
             requested=sorted(model_names),
             allowed_models=list(key.allowed_models),
