@@ -15,6 +15,15 @@ Any provider name works as the prefix; the protocol is recognised from the path 
 starting with "deepseek" or a path without `v1/` is DeepSeek, anything else OpenAI). The bare
 real paths (`/v1/chat/completions`, `/chat/completions`, `/v1/messages`, `/v1beta/...`) work too.
 
+Beyond plain chat, each protocol answers the second batch of the reference fixtures
+deterministically (rules in `features.py`): function tools (the named tool, else every declared tool
+whose name the last user message mentions, else the first; results answered as "Emulated reply to
+tool results: ..."), structured output (an instance of the requested JSON schema), images (the answer
+ends with "[saw N image(s)]"), reasoning and thinking with verifiable signatures, and OpenAI's `n`
+and `logprobs`. It also refuses what the real APIs refuse: unanswered tool calls, thinking turns
+replayed without their signed blocks or signatures, DeepSeek's missing `reasoning_content`, images
+for models that cannot see, forced tools while thinking.
+
 Faults (grammar in `faults.py`) come from, in order: the `X-Emulator-Fault` request header, a
 `@fault=` suffix on the model name (`gpt-4o-mini@fault=status:503`), or a per-provider fault
 set through the control API. Control API (not counted in stats):
