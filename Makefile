@@ -5,24 +5,32 @@ BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 AI_PROVIDER_PORT ?= 8005
 AI_PROVIDER_HOST ?= 127.0.0.1
+EMULATOR_PORT ?= 8105
 export AI_PROVIDER_PORT
 
-.PHONY: run test lint check venv lock migrate demo emulator bench clean help
+.PHONY: run test lint check venv lock migrate demo emulator bench clean help k8s
 
 help:
 	@echo "make run     start the service on :$(AI_PROVIDER_PORT) (SQLite + local memory by default)"
-	@echo "make demo    the same, every provider answered by the local emulator (no keys needed)"
+	@echo "make demo    the same, every provider answered by the local emulator on :$(EMULATOR_PORT) (no keys)"
 	@echo "make test    run the whole test suite"
 	@echo "make bench   the benchmark (writes docs/benchmarks.md)"
 	@echo "make lint    ruff"
 	@echo "make lock    re-pin requirements/lock.txt from pyproject.toml (needs uv)"
+	@echo "make k8s     render the Kubernetes production overlay and validate every manifest"
+	@echo "Ports: AI_PROVIDER_PORT=$(AI_PROVIDER_PORT) (gateway), EMULATOR_PORT=$(EMULATOR_PORT) (demo emulator)"
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	@# uv, when the machine has it, installs the same hashes several times faster than pip.
+	if command -v uv >/dev/null 2>&1; then \
+		uv pip install --quiet --python $(BIN)/python --require-hashes -r $(LOCK); \
+	else \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK); \
+	fi
 	touch $@
 
 # Two pins from one pyproject: the full set (make, CI) and the runtime set (the Docker image).
@@ -35,28 +43,23 @@ migrate: venv
 	$(BIN)/python manage.py sync_providers
 	$(BIN)/python manage.py setup_periodic_tasks
 
-run: migrate
-	@# Development mode: creates (once) and prints an API key with a curl example. Production: no-op.
-	$(BIN)/python manage.py ensure_dev_key
-	$(BIN)/uvicorn aiprovider_site.asgi:application --host $(AI_PROVIDER_HOST) --port $(AI_PROVIDER_PORT) \
-		--no-access-log --log-level warning
-
-EMULATOR_PORT ?= 8105
-EMULATOR_ENV := PROVIDER_EMULATOR_URL=http://127.0.0.1:$(EMULATOR_PORT) OPENAI_API_KEY=emulator \
-	ANTHROPIC_API_KEY=emulator GOOGLE_AI_API_KEY=emulator DEEPSEEK_API_KEY=emulator
+# One process: takes the port (fails at once if it is in use), applies pending migrations, syncs the
+# catalogue and the periodic tasks, says which provider keys are set, prints the development key
+# with an example that works in this mode, then serves (aiprovider_site/management/commands/serve.py).
+run: venv
+	@$(BIN)/python aiprovider_site/ports.py run $(AI_PROVIDER_HOST) AI_PROVIDER_PORT=$(AI_PROVIDER_PORT)
+	@$(BIN)/python manage.py serve --host $(AI_PROVIDER_HOST) --port $(AI_PROVIDER_PORT)
 
 emulator: venv
 	$(BIN)/python manage.py run_emulator --port $(EMULATOR_PORT)
 
-# The whole service with every provider answered by the local emulator: no keys, no network.
-# Answers say so in their `provider` field ("openai (emulator)").
-demo: migrate
-	$(BIN)/python manage.py ensure_dev_key
-	@echo "Providers answer from the emulator on 127.0.0.1:$(EMULATOR_PORT)."
-	$(BIN)/python manage.py run_emulator --port $(EMULATOR_PORT) & EMULATOR_PID=$$!; \
-	trap 'kill $$EMULATOR_PID' EXIT INT TERM; \
-	$(EMULATOR_ENV) $(BIN)/uvicorn aiprovider_site.asgi:application --host $(AI_PROVIDER_HOST) \
-		--port $(AI_PROVIDER_PORT) --no-access-log --log-level warning
+# The whole service with every provider answered by the local emulator (in the same process, on
+# EMULATOR_PORT): no keys, no network. Answers say so in their `provider` field ("openai (emulator)").
+demo: venv
+	@$(BIN)/python aiprovider_site/ports.py demo $(AI_PROVIDER_HOST) AI_PROVIDER_PORT=$(AI_PROVIDER_PORT) \
+		EMULATOR_PORT=$(EMULATOR_PORT)
+	@$(BIN)/python manage.py serve --demo --host $(AI_PROVIDER_HOST) --port $(AI_PROVIDER_PORT) \
+		--emulator-port $(EMULATOR_PORT)
 
 test: venv
 	$(BIN)/python -m pytest
@@ -69,9 +72,13 @@ check: venv
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	$(BIN)/python deploy/kubernetes/render.py --check
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*
+
+k8s: venv
+	$(BIN)/python deploy/kubernetes/render.py --check
 
 bench: venv
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)

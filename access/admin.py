@@ -2,11 +2,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from access.admin_models import AllowedModelsFormMixin
+from access.admin_spend import ApiKeySpendMixin
 from access.models import ApiKey, ApiKeyScope
 from access.services import api_key_assign_secret, api_key_revoke
 
 
-class ApiKeyForm(forms.ModelForm):
+class ApiKeyForm(AllowedModelsFormMixin, forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiKeyScope.choices,
         required=False,
@@ -22,19 +24,19 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ApiKeySpendMixin, admin.ModelAdmin):
     form = ApiKeyForm
     list_display = (
-        "name", "prefix", "active", "rpm_limit", "tpm_limit", "monthly_budget_usd", "scopes", "created_at",
-        "last_used_at",
+        "name", "prefix", "active", "rpm_limit", "tpm_limit", "monthly_budget", "spend_this_month",
+        "budget_remaining", "scopes", "created_at", "last_used_at",
     )
     list_filter = ("active",)
     list_editable = ("active",)
     search_fields = ("name", "prefix")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at", "spend_this_month", "budget_remaining")
     fields = (
-        "name", "prefix", "active", "rpm_limit", "tpm_limit", "monthly_budget_usd", "allowed_models",
-        "scopes", "created_at", "last_used_at",
+        "name", "prefix", "active", "rpm_limit", "tpm_limit", "monthly_budget_usd", "spend_this_month",
+        "budget_remaining", "allowed_models", "scopes", "created_at", "last_used_at",
     )
     actions = ["revoke_keys"]
 

@@ -87,8 +87,43 @@ def openai_error_body(body: dict[str, Any], status_code: int) -> dict[str, Any]:
     }
 
 
+# /v1/messages speaks Anthropic's protocol, errors included: {"type": "error", "error": {"type",
+# "message"}, "request_id"}, which the anthropic SDK reads into its exceptions (`e.api_message`,
+# `e.type`, and `e.error_code` from `error.details.error_code`: the native code, lower case).
+ANTHROPIC_PATH_PREFIX = "/v1/messages"
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status_code: int) -> str:
+    default = "api_error" if status_code >= 500 else "invalid_request_error"
+    return _ANTHROPIC_TYPES.get(status_code) or default
+
+
+def anthropic_error_body(body: dict[str, Any], status_code: int) -> dict[str, Any]:
+    """The native envelope in Anthropic's error shape, keeping the request id and context."""
+    error: dict[str, Any] = {"type": anthropic_error_type(status_code), "message": body.get("error")}
+    code = str(body.get("error_code") or "").lower()
+    if code:
+        error["details"] = {"error_code": code}
+    if body.get("context"):
+        error["context"] = body["context"]
+    return {"type": "error", "error": error, "request_id": body.get("request_id")}
+
+
 def shaped_error_body(path: str, body: dict[str, Any], status_code: int) -> dict[str, Any]:
     """The error body in the protocol the path speaks."""
+    if path.startswith(ANTHROPIC_PATH_PREFIX):
+        return anthropic_error_body(body, status_code)
     if path.startswith(OPENAI_PATH_PREFIX):
         return openai_error_body(body, status_code)
     return body

@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "corsheaders",
+    # The site's own management commands (`serve`: what `make run` and `make demo` start).
+    "aiprovider_site",
     "providers",
     "routing",
     "access",
@@ -82,6 +85,29 @@ API_MIDDLEWARE = [
     "aiprovider_site.middleware.ApiErrorEnvelopeMiddleware",
     "aiprovider_site.middleware.InlineSecurityMiddleware",
 ]
+
+# --- CORS (browser clients calling the API from another origin) -----------------------------------
+# Off by default. With origins listed, /api/ and /v1/ answer their CORS preflights and carry the
+# Access-Control-* headers for those origins only (never for the admin); keys travel in headers,
+# so credentials (cookies) are not allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api|v1)/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (
+    "accept", "authorization", "cache-control", "content-type", "x-api-key", "x-drop-params", "x-request-id",
+    "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access",
+)
+CORS_EXPOSE_HEADERS = (
+    "x-request-id", "x-provider", "x-cache", "x-attempts", "x-dropped-params", "retry-after",
+    "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset", "request-id", "x-token-count-source",
+)
+CORS_PREFLIGHT_MAX_AGE = 600
+if CORS_ALLOWED_ORIGINS:
+    # Outside the error envelope, so that errors (401, 429, ...) are readable by the browser too.
+    for _stack in (MIDDLEWARE, API_MIDDLEWARE):
+        _stack.insert(_stack.index("aiprovider_site.middleware.ApiErrorEnvelopeMiddleware"),
+                      "corsheaders.middleware.CorsMiddleware")
 
 ROOT_URLCONF = "aiprovider_site.urls"
 WSGI_APPLICATION = "aiprovider_site.wsgi.application"
@@ -170,7 +196,9 @@ PROVIDER_MAX_TOKENS, PROVIDER_COST_PER_TOKEN = _provider_overrides(dict(os.envir
 
 # Point every provider at the local emulator (development and demos: no keys, no network).
 PROVIDER_EMULATOR_URL = env.str("PROVIDER_EMULATOR_URL", default="")
-CATALOGUE_REFRESH_S = env.float("CATALOGUE_REFRESH_S", default=1.0)
+# How often a worker checks the catalogue's version in shared state: an admin edit (priority,
+# enabled) reaches every worker within this, plus one reload.
+CATALOGUE_REFRESH_S = env.float("CATALOGUE_REFRESH_S", default=0.5)
 
 # --- Routing --------------------------------------------------------------------------------------
 ROUTING_STRATEGY = env.str("ROUTING_STRATEGY", default="score")
@@ -212,7 +240,8 @@ HEALTH_STATUS_MAX_AGE_S = env.int("HEALTH_STATUS_MAX_AGE_S", default=300)
 BENCHMARK_NOOP_VIEW = env.bool("BENCHMARK_NOOP_VIEW", default=False)
 
 # --- API ------------------------------------------------------------------------------------------
-API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+# Images travel inline (base64 data URLs) and agents send long contexts: 20 MiB by default.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
@@ -251,6 +280,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Nothing leaves the machine: no validator badge (swagger.io), no web fonts (the Redoc template
+    # in templates/drf_spectacular/ drops Google Fonts for the system's own).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"},
+                "code": {"fontFamily": "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"},
+            }
+        }
+    },
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

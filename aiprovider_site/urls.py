@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from aiprovider_site.docs import RedocDocsView, SwaggerDocsView
 from aiprovider_site.metrics_view import metrics_view
 from aiprovider_site.views import HealthApi, StatusApi, noop_view
 from routing import urls as routing_urls
@@ -17,8 +18,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **PUBLIC), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **PUBLIC), name="redoc"),
+    path("api/docs/", SwaggerDocsView.as_view(url_name="schema", **PUBLIC), name="swagger-ui"),
+    path("api/redoc/", RedocDocsView.as_view(url_name="schema", **PUBLIC), name="redoc"),
     path("api/v1/", include("providers.urls")),
     path("api/v1/", include(routing_urls.api_urlpatterns)),
     path("api/v1/", include("analytics.urls")),

@@ -1,11 +1,44 @@
 from django.contrib import admin
 from django.db.models import Count, Sum
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
+from aiprovider_site.money import usd_amount, usd_axis, usd_text
 from analytics import charts as charts_lib
 from analytics.charts import color_for
-from analytics.models import CostDashboard, UsageRecord
+from analytics.models import CostDashboard, UsageAttempt, UsageRecord
 from analytics.selectors import dashboard_series
+
+
+def usd_cell(value):
+    """Money in an admin cell: readable, the exact amount in the tooltip."""
+    if value is None:
+        return "-"
+    return format_html('<span class="usd" title="{} USD">{}</span>', usd_amount(value), usd_text(value))
+
+
+class UsageAttemptInline(admin.TabularInline):
+    """Every upstream call made for the request, failed ones included."""
+
+    model = UsageAttempt
+    fields = ("seq", "provider", "model", "outcome", "latency_ms")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "upstream attempts"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    @admin.display(description="outcome")
+    def outcome(self, obj: UsageAttempt) -> str:
+        return obj.error_code or "answered"
 
 
 @admin.register(UsageRecord)
@@ -14,8 +47,11 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     list_display = (
         "created_at", "request_id", "api_key", "provider", "model", "status", "error_code", "prompt_tokens",
-        "completion_tokens", "cached_tokens", "cost_usd", "latency_ms", "attempts", "streamed",
+        "completion_tokens", "cached_tokens", "cache_write_tokens", "cost", "latency_ms", "attempts",
+        "streamed",
     )
+    inlines = [UsageAttemptInline]
+    readonly_fields = ("cost",)
     list_filter = ("provider", "model", "status", "streamed", "created_at")
     list_select_related = ("api_key",)
     search_fields = ("request_id", "model", "error_code")
@@ -31,6 +67,10 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, obj: UsageRecord):
+        return usd_cell(obj.cost_usd)
+
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
@@ -41,15 +81,18 @@ class UsageRecordAdmin(admin.ModelAdmin):
                 prompt_tokens=Sum("prompt_tokens"),
                 completion_tokens=Sum("completion_tokens"),
                 cached_tokens=Sum("cached_tokens"),
+                cache_write_tokens=Sum("cache_write_tokens"),
+                reasoning_tokens=Sum("reasoning_tokens"),
             )
         return response
 
 
 DASHBOARD_PERIODS = (7, 30, 90)
+ATTEMPT_ERRORS_TITLE = "Error rate by provider: failed upstream attempts, failover included"
 
 
 def _usd(value: float) -> str:
-    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+    return usd_axis(value)
 
 
 def _tokens(value: float) -> str:
@@ -117,12 +160,21 @@ class CostDashboardAdmin(admin.ModelAdmin):
                 )],
                 format_value=_usd,
             )),
-            ("Error rate by provider", charts_lib.horizontal_bars(
+            (ATTEMPT_ERRORS_TITLE, charts_lib.horizontal_bars(
                 chart_id="chart-error-rate",
-                title="Error rate by provider",
-                rows=[(f"{provider} ({errors}/{requests})", [("error rate", rate)])
-                      for provider, rate, errors, requests in data["error_rate"]],
-                colors={"error rate": color_for(3)},
+                title="Attempt error rate by provider",
+                rows=[(f"{provider} ({failed}/{attempts} attempts)", [("failed attempts", rate)])
+                      for provider, rate, failed, attempts in data["error_rate"]],
+                colors={"failed attempts": color_for(3)},
+                format_value=_percent,
+                axis_max=1.0,
+            )),
+            ("Requests answered with an error, by the provider that answered", charts_lib.horizontal_bars(
+                chart_id="chart-request-errors",
+                title="Request error rate by provider",
+                rows=[(f"{provider} ({errors}/{requests} requests)", [("request errors", rate)])
+                      for provider, rate, errors, requests in data["request_errors"]],
+                colors={"request errors": color_for(4)},
                 format_value=_percent,
                 axis_max=1.0,
             )),

@@ -1,5 +1,5 @@
 """Analytics API: GET /api/v1/metrics and GET /api/v1/analytics/costs (the "analytics" scope, or a
-staff session)."""
+staff session). Money (`*_usd`) is USD as a decimal string with 8 places, never a float."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from rest_framework.views import APIView
 from access.permissions import HasAnalyticsScope
 from aiprovider_site.errors import ApiError
 from analytics.metrics import process_figures
-from analytics.selectors import DIMENSIONS, MAX_RANGE_DAYS, parse_window, usage_costs, usage_metrics
+from analytics.selectors import (
+    DIMENSIONS,
+    MAX_RANGE_DAYS,
+    MONEY_FORMAT,
+    parse_window,
+    usage_costs,
+    usage_metrics,
+)
 
 DEFAULT_WINDOW = "24h"
 DEFAULT_RANGE_DAYS = 30
@@ -26,7 +33,9 @@ def _invalid(message: str, **context) -> ApiError:
 
 class MetricsApi(APIView):
     """Request, latency, token, cost and cache figures over a recent window, in total and per
-    provider, with this process's own uptime and in-flight requests."""
+    provider, with this process's own uptime and in-flight requests. Per provider, `attempts`,
+    `failed_attempts` and `attempt_error_rate` count every upstream call made to it, the failed
+    ones that failover hid included. Amounts (`*_usd`) are decimal strings with 8 places."""
 
     permission_classes = [HasAnalyticsScope]
 
@@ -41,6 +50,8 @@ class MetricsApi(APIView):
             "window": serializers.CharField(),
             "since": serializers.DateTimeField(),
             "until": serializers.DateTimeField(),
+            "currency": serializers.CharField(),
+            "money": serializers.CharField(help_text=MONEY_FORMAT),
             "totals": serializers.DictField(),
             "providers": serializers.ListField(child=serializers.DictField()),
             "process": serializers.DictField(),
@@ -64,6 +75,8 @@ class MetricsApi(APIView):
                 "window": window.strip(),
                 "since": since.isoformat(),
                 "until": until.isoformat(),
+                "currency": "USD",
+                "money": MONEY_FORMAT,
                 **figures,
                 "process": process_figures(),
             }
@@ -95,7 +108,8 @@ def _group_by(request) -> list[str]:
 
 
 class CostsApi(APIView):
-    """What usage cost over a range of UTC days: totals, breakdowns and optimisation insights."""
+    """What usage cost over a range of UTC days: totals, breakdowns and optimisation insights.
+    Amounts (`*_usd`) are decimal strings with 8 places (exact: sum them as decimals, not floats)."""
 
     permission_classes = [HasAnalyticsScope]
 
@@ -119,6 +133,7 @@ class CostsApi(APIView):
             "from": serializers.DateField(),
             "to": serializers.DateField(),
             "currency": serializers.CharField(),
+            "money": serializers.CharField(help_text=MONEY_FORMAT),
             "totals": serializers.DictField(),
             "group_by": serializers.ListField(child=serializers.CharField()),
             "breakdowns": serializers.DictField(),

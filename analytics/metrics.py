@@ -55,6 +55,12 @@ FAILOVERS = Counter(
     "aiprovider_failovers", "Completions that needed more than one attempt (a retry or another provider).",
     ["provider", "model"],
 )
+ATTEMPTS = Counter(
+    "aiprovider_provider_attempts",
+    "Upstream calls by the provider and model called and their outcome: `success`, or the error code in "
+    "lower case (`unavailable`, `timeout`, ...). Failed attempts that failover hid are counted too.",
+    ["provider", "model", "outcome"],
+)
 IN_FLIGHT = Gauge(
     "aiprovider_in_flight_requests", "Completions being answered right now.", multiprocess_mode="livesum"
 )
@@ -105,8 +111,12 @@ def metrics_record(
     cost_usd: float,
     latency_ms: float,
     ttft_ms: float | None = None,
+    attempt_details: Iterable[dict] = (),
 ) -> None:
     """Count one finished completion: a few in-process increments."""
+    for attempt in attempt_details:
+        outcome = (attempt.get("error_code") or "success").lower()
+        ATTEMPTS.labels(attempt.get("provider") or "", attempt.get("model") or "", outcome).inc()
     REQUESTS.labels(provider, model, status).inc()
     DURATION.labels(provider, model).observe(latency_ms / 1000)
     if ttft_ms is not None:

@@ -25,9 +25,19 @@ class UsageRecord(models.Model):
     model = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=UsageStatus.choices)
     error_code = models.CharField(max_length=64, blank=True)
+    # All input (cached and cache-written parts included) and all output (reasoning included).
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    cached_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(
+        default=0, help_text="Part of the prompt read from the cache."
+    )
+    cache_write_tokens = models.PositiveIntegerField(
+        default=0, help_text="Part of the prompt written to the cache."
+    )
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="Part of the completion.")
+    # The other token classes the provider reported, by Usage field name (cache_write_1h_tokens,
+    # input_audio_tokens, input_image_tokens, output_audio_tokens, ...), zeros left out.
+    usage_details = models.JSONField(default=dict, blank=True)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
     latency_ms = models.FloatField(default=0)
     attempts = models.PositiveSmallIntegerField(default=1)
@@ -43,6 +53,34 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.provider}/{self.model} {self.status}"
+
+
+class UsageAttempt(models.Model):
+    """One upstream call made for a usage record: the one that answered and every one that failed
+    before it (retries and failover included), so per-provider error rates count what failover
+    hid. Written with its record; a replayed queue entry is skipped by (record, seq)."""
+
+    record = models.ForeignKey(
+        UsageRecord, to_field="record_id", on_delete=models.CASCADE, related_name="attempt_rows"
+    )
+    seq = models.PositiveSmallIntegerField(help_text="Order within the request, from 0.")
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, help_text="Empty: the provider answered.")
+    latency_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(db_index=True, help_text="The record's time.")
+
+    class Meta:
+        ordering = ["record", "seq"]
+        constraints = [models.UniqueConstraint(fields=["record", "seq"], name="uniq_usage_attempt_seq")]
+        indexes = [models.Index(fields=["provider", "created_at"], name="attempt_provider_created")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} {self.error_code or 'ok'}"
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_code)
 
 
 class UsageDailyRollup(models.Model):
@@ -65,6 +103,8 @@ class UsageDailyRollup(models.Model):
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
     latency_ms_sum = models.FloatField(default=0)
 
@@ -78,6 +118,29 @@ class UsageDailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.provider}/{self.model} key={self.api_key_id} {self.status}"
+
+
+class UsageAttemptDailyRollup(models.Model):
+    """Upstream attempts of one UTC day per provider, model and error code ("" answered), computed
+    with the day's usage rollup (same marker, same transaction)."""
+
+    day = models.DateField()
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    latency_ms_sum = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-day", "provider", "model", "error_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "provider", "model", "error_code"], name="uniq_attempt_rollup_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model} {self.error_code or 'ok'} x{self.attempts}"
 
 
 class UsageRollupDay(models.Model):

@@ -49,6 +49,7 @@ def _observe(event: UsageEvent, *, requested_model, messages, output, ttft_ms) -
         cost_usd=cost,
         latency_ms=event.latency_ms,
         ttft_ms=ttft_ms,
+        attempt_details=event.attempt_details,
     )
     key_name = _key_name()
     log_prompts = settings.LOG_PROMPTS
@@ -68,6 +69,13 @@ def _observe(event: UsageEvent, *, requested_model, messages, output, ttft_ms) -
         "latency_ms": event.latency_ms,
         "streamed": event.streamed,
     }
+    for name in ("cache_write_tokens", "reasoning_tokens"):
+        if getattr(event, name):
+            line[name] = getattr(event, name)
+    line.update(event.usage_details)
+    failed = [a for a in event.attempt_details if a.get("error_code")]
+    if failed:
+        line["failed_attempts"] = [f"{a['provider']}/{a['model']}: {a['error_code']}" for a in failed]
     if ttft_ms is not None:
         line["ttft_ms"] = round(ttft_ms, 2)
     if event.error_code:

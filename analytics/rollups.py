@@ -14,12 +14,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from analytics.models import UsageDailyRollup, UsageRecord, UsageRollupDay
+from analytics.models import (
+    UsageAttempt,
+    UsageAttemptDailyRollup,
+    UsageDailyRollup,
+    UsageRecord,
+    UsageRollupDay,
+)
 from analytics.selectors import day_start
 
 
 def usage_rollup_day(*, day: date) -> int:
-    """Recompute one UTC day's rollup; returns how many usage records it covers."""
+    """Recompute one UTC day's rollups (usage records, and their upstream attempts); returns how
+    many usage records it covers."""
     begin, end = day_start(day), day_start(day + timedelta(days=1))
     with transaction.atomic():
         try:
@@ -40,6 +47,8 @@ def usage_rollup_day(*, day: date) -> int:
                 prompt_tokens=Sum("prompt_tokens"),
                 completion_tokens=Sum("completion_tokens"),
                 cached_tokens=Sum("cached_tokens"),
+                cache_write_tokens=Sum("cache_write_tokens"),
+                reasoning_tokens=Sum("reasoning_tokens"),
                 cost_usd=Sum("cost_usd"),
                 latency_ms_sum=Sum("latency_ms"),
             )
@@ -58,13 +67,27 @@ def usage_rollup_day(*, day: date) -> int:
                 prompt_tokens=g["prompt_tokens"] or 0,
                 completion_tokens=g["completion_tokens"] or 0,
                 cached_tokens=g["cached_tokens"] or 0,
+                cache_write_tokens=g["cache_write_tokens"] or 0,
+                reasoning_tokens=g["reasoning_tokens"] or 0,
                 cost_usd=g["cost_usd"] or 0,
                 latency_ms_sum=g["latency_ms_sum"] or 0,
             )
             for g in groups
         ]
+        attempt_rows = [
+            UsageAttemptDailyRollup(
+                day=day, provider=g["provider"], model=g["model"], error_code=g["error_code"],
+                attempts=g["n"], latency_ms_sum=g["latency"] or 0,
+            )
+            for g in UsageAttempt.objects.filter(created_at__gte=begin, created_at__lt=end)
+            .values("provider", "model", "error_code")
+            .annotate(n=Count("id"), latency=Sum("latency_ms"))
+            .order_by()
+        ]
         UsageDailyRollup.objects.filter(day=day).delete()
         UsageDailyRollup.objects.bulk_create(rows, batch_size=1000)
+        UsageAttemptDailyRollup.objects.filter(day=day).delete()
+        UsageAttemptDailyRollup.objects.bulk_create(attempt_rows, batch_size=1000)
         marker.computed_at = computed_at
         marker.records = sum(r.requests for r in rows)
         marker.save(update_fields=["computed_at", "records"])

@@ -2,7 +2,10 @@
 
 Cost analytics read whole past days from the daily rollups when those are complete (computed after
 the day ended) and everything else (today, a day whose rollup has not run) from the raw records, so
-a query touches at most one day of raw rows however large the table grows.
+a query touches at most one day of raw rows however large the table grows. The same holds for the
+upstream attempts behind the records (per-provider attempt error rates, failover included).
+
+Money is Decimal throughout and leaves as a decimal string with 8 places (`usd`).
 """
 
 from __future__ import annotations
@@ -19,15 +22,23 @@ from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from analytics.models import UsageDailyRollup, UsageRecord, UsageRollupDay, UsageStatus
-from providers.pricing import completion_cost
+from aiprovider_site.money import usd_amount, usd_decimal
+from analytics.models import (
+    UsageAttempt,
+    UsageAttemptDailyRollup,
+    UsageDailyRollup,
+    UsageRecord,
+    UsageRollupDay,
+    UsageStatus,
+)
+from providers.adapters.base import Usage
+from providers.pricing import ModelPricing, pricing_of
 
 # A day's rollup counts as complete when it was computed at least this long after the day ended:
 # records queued just before midnight are in the database by then.
 ROLLUP_GRACE = timedelta(minutes=5)
 DIMENSIONS = ("provider", "model", "api_key", "day")
 MAX_RANGE_DAYS = 731
-USD_PLACES = Decimal("1e-8")
 _WINDOW = re.compile(r"^\s*(\d{1,7})\s*([mhd])\s*$")
 _WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -50,9 +61,9 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, dt_time.min, tzinfo=UTC)
 
 
-def usd(value) -> float:
-    """Money for JSON: a number rounded to the cent's millionth (the records' precision)."""
-    return float(Decimal(value or 0).quantize(USD_PLACES))
+def usd(value) -> str:
+    """Money for JSON: a decimal string with 8 places (the records' precision), never a float."""
+    return usd_amount(value)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -61,28 +72,28 @@ def _rate(part: int, whole: int) -> float | None:
 
 @dataclass(frozen=True)
 class ModelPrice:
+    """A catalogue model and how it is priced (providers.pricing)."""
+
     provider: str
     model: str
     enabled: bool
-    input_per_1m: Decimal
-    output_per_1m: Decimal
-    cached_input_per_1m: Decimal | None
-    fallback_cost_per_token: Decimal | None
+    pricing: ModelPricing
+    kind: str = "chat"  # chat and embedding models are never each other's alternatives
 
-    def cost(self, *, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> Decimal:
-        return completion_cost(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cached_tokens=cached_tokens,
-            input_per_1m=self.input_per_1m,
-            output_per_1m=self.output_per_1m,
-            cached_input_per_1m=self.cached_input_per_1m,
-            fallback_cost_per_token=self.fallback_cost_per_token,
+    def cost(
+        self, *, prompt_tokens: int, completion_tokens: int, cached_tokens: int, requests: int = 1,
+        **more: int,
+    ) -> Decimal:
+        """What `requests` answers using these tokens in total cost now (each at the average)."""
+        usage = Usage(
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached_tokens=cached_tokens,
+            **{k: v or 0 for k, v in more.items()},
         )
+        return self.pricing.cost_of_many(usage, max(1, requests))
 
     @property
     def priced(self) -> bool:
-        return bool(self.input_per_1m or self.output_per_1m)
+        return self.pricing.priced
 
 
 def model_prices() -> dict[tuple[str, str], ModelPrice]:
@@ -95,16 +106,15 @@ def model_prices() -> dict[tuple[str, str], ModelPrice]:
             provider=m.provider.name,
             model=m.name,
             enabled=m.enabled and m.provider.enabled,
-            input_per_1m=m.input_price_per_1m,
-            output_per_1m=m.output_price_per_1m,
-            cached_input_per_1m=m.cached_input_price_per_1m,
-            fallback_cost_per_token=m.provider.fallback_cost_per_token,
+            pricing=pricing_of(m, m.provider.fallback_cost_per_token),
+            kind=m.kind,
         )
     return prices
 
 
 def _cache_savings(rows: Iterable[dict], prices: dict[tuple[str, str], ModelPrice]) -> Decimal:
-    """What cache hits' tokens would have cost at their model's catalogue price."""
+    """What cache hits' tokens would have cost at their model's catalogue price (each hit priced
+    at the hits' average size, so long-context tiers apply per request, not to the sum)."""
     saved = Decimal("0")
     for row in rows:
         price = prices.get((row["provider"], row["model"]))
@@ -113,8 +123,13 @@ def _cache_savings(rows: Iterable[dict], prices: dict[tuple[str, str], ModelPric
                 prompt_tokens=row["prompt_tokens"] or 0,
                 completion_tokens=row["completion_tokens"] or 0,
                 cached_tokens=row["cached_tokens"] or 0,
+                requests=row.get("hits") or 1,
             )
     return saved
+
+
+def _attempt_figures(attempts: int, failed: int) -> dict:
+    return {"attempts": attempts, "failed_attempts": failed, "attempt_error_rate": _rate(failed, attempts)}
 
 
 # --------------------------------------------------------------------------- the metrics window
@@ -176,11 +191,14 @@ _RECORD_FIGURES = {
     "prompt_tokens": Sum("prompt_tokens", filter=~Q(status=UsageStatus.CACHE_HIT)),
     "completion_tokens": Sum("completion_tokens", filter=~Q(status=UsageStatus.CACHE_HIT)),
     "cached_tokens": Sum("cached_tokens", filter=~Q(status=UsageStatus.CACHE_HIT)),
+    "cache_write_tokens": Sum("cache_write_tokens", filter=~Q(status=UsageStatus.CACHE_HIT)),
+    "reasoning_tokens": Sum("reasoning_tokens", filter=~Q(status=UsageStatus.CACHE_HIT)),
     "cost_usd": Sum("cost_usd"),
 }
+_EMPTY_RECORD_FIGURES = dict.fromkeys(_RECORD_FIGURES)
 
 
-def _figures(row: dict, latency: list[float] | None, saved: Decimal) -> dict:
+def _figures(row: dict, latency: list[float] | None, saved: Decimal, attempts: tuple[int, int]) -> dict:
     requests = row["requests"] or 0
     return {
         "requests": requests,
@@ -188,10 +206,13 @@ def _figures(row: dict, latency: list[float] | None, saved: Decimal) -> dict:
         "errors": row["errors"] or 0,
         "success_rate": _rate((row["successes"] or 0) + (row["cache_hits"] or 0), requests),
         "failovers": row["failovers"] or 0,
+        **_attempt_figures(*attempts),
         "latency_ms": _latency_summary(latency),
         "prompt_tokens": row["prompt_tokens"] or 0,
         "completion_tokens": row["completion_tokens"] or 0,
         "cached_tokens": row["cached_tokens"] or 0,
+        "cache_write_tokens": row["cache_write_tokens"] or 0,
+        "reasoning_tokens": row["reasoning_tokens"] or 0,
         "cost_usd": usd(row["cost_usd"]),
         "cache_hits": row["cache_hits"] or 0,
         "cache_hit_rate": _rate(row["cache_hits"] or 0, requests),
@@ -205,10 +226,15 @@ def usage_metrics(*, since: datetime, until: datetime) -> dict:
     Success rate counts cache hits as answered. Latency percentiles cover the requests that went to
     providers (cache hits, answered in microseconds, would hide them). Tokens are those billed
     (cache hits excluded); cache savings price the cache hits' tokens at their model's catalogue
-    price. Failovers are requests that needed more than one attempt.
+    price. Failovers are requests that needed more than one attempt. Attempts are the upstream
+    calls made to the provider (whichever provider finally answered the request), and
+    `attempt_error_rate` the share of them that failed: what failover hides from `errors`.
     """
     qs = UsageRecord.objects.filter(created_at__gte=since, created_at__lt=until)
-    rows = list(qs.values("provider").annotate(**_RECORD_FIGURES).order_by("provider"))
+    rows = {
+        row["provider"]: row
+        for row in qs.values("provider").annotate(**_RECORD_FIGURES).order_by("provider")
+    }
     totals = qs.aggregate(**_RECORD_FIGURES)
     overall_latency, latency_by_provider = _latency_percentiles(qs.exclude(status=UsageStatus.CACHE_HIT))
     prices = model_prices()
@@ -216,24 +242,41 @@ def usage_metrics(*, since: datetime, until: datetime) -> dict:
         qs.filter(status=UsageStatus.CACHE_HIT)
         .values("provider", "model")
         .annotate(
+            hits=Count("id"),
             prompt_tokens=Sum("prompt_tokens"),
             completion_tokens=Sum("completion_tokens"),
             cached_tokens=Sum("cached_tokens"),
         )
         .order_by()
     )
-    saved_by_provider = {
-        row["provider"]: _cache_savings([h for h in hits if h["provider"] == row["provider"]], prices)
-        for row in rows
+    attempts = {
+        row["provider"]: (row["n"], row["failed"])
+        for row in UsageAttempt.objects.filter(created_at__gte=since, created_at__lt=until)
+        .values("provider")
+        .annotate(n=Count("id"), failed=Count("id", filter=~Q(error_code="")))
+        .order_by()
     }
+    providers = sorted(set(rows) | set(attempts))
+    saved_by_provider = {
+        provider: _cache_savings([h for h in hits if h["provider"] == provider], prices)
+        for provider in providers
+    }
+    all_attempts = (sum(n for n, _ in attempts.values()), sum(f for _, f in attempts.values()))
     return {
-        "totals": _figures(totals, overall_latency, sum(saved_by_provider.values(), Decimal("0"))),
+        "totals": _figures(
+            totals, overall_latency, sum(saved_by_provider.values(), Decimal("0")), all_attempts
+        ),
         "providers": [
             {
-                "provider": row["provider"] or None,
-                **_figures(row, latency_by_provider.get(row["provider"]), saved_by_provider[row["provider"]]),
+                "provider": provider or None,
+                **_figures(
+                    rows.get(provider, _EMPTY_RECORD_FIGURES),
+                    latency_by_provider.get(provider),
+                    saved_by_provider[provider],
+                    attempts.get(provider, (0, 0)),
+                ),
             }
-            for row in rows
+            for provider in providers
         ],
     }
 
@@ -253,6 +296,8 @@ _ROLLUP_FIGURES = {
     "sum_prompt_tokens": Sum("prompt_tokens", filter=_BILLED),
     "sum_completion_tokens": Sum("completion_tokens", filter=_BILLED),
     "sum_cached_tokens": Sum("cached_tokens", filter=_BILLED),
+    "sum_cache_write_tokens": Sum("cache_write_tokens", filter=_BILLED),
+    "sum_reasoning_tokens": Sum("reasoning_tokens", filter=_BILLED),
     "sum_hit_prompt_tokens": Sum("prompt_tokens", filter=_HIT),
     "sum_hit_completion_tokens": Sum("completion_tokens", filter=_HIT),
     "sum_hit_cached_tokens": Sum("cached_tokens", filter=_HIT),
@@ -266,6 +311,8 @@ _RAW_FIGURES = {
     "sum_prompt_tokens": Sum("prompt_tokens", filter=_BILLED),
     "sum_completion_tokens": Sum("completion_tokens", filter=_BILLED),
     "sum_cached_tokens": Sum("cached_tokens", filter=_BILLED),
+    "sum_cache_write_tokens": Sum("cache_write_tokens", filter=_BILLED),
+    "sum_reasoning_tokens": Sum("reasoning_tokens", filter=_BILLED),
     "sum_hit_prompt_tokens": Sum("prompt_tokens", filter=_HIT),
     "sum_hit_completion_tokens": Sum("completion_tokens", filter=_HIT),
     "sum_hit_cached_tokens": Sum("cached_tokens", filter=_HIT),
@@ -281,6 +328,8 @@ _SQL_FIGURES = """
     SUM(prompt_tokens) FILTER (WHERE status <> %(hit)s),
     SUM(completion_tokens) FILTER (WHERE status <> %(hit)s),
     SUM(cached_tokens) FILTER (WHERE status <> %(hit)s),
+    SUM(cache_write_tokens) FILTER (WHERE status <> %(hit)s),
+    SUM(reasoning_tokens) FILTER (WHERE status <> %(hit)s),
     SUM(prompt_tokens) FILTER (WHERE status = %(hit)s),
     SUM(completion_tokens) FILTER (WHERE status = %(hit)s),
     SUM(cached_tokens) FILTER (WHERE status = %(hit)s),
@@ -337,6 +386,38 @@ class UsageSource:
             where |= Q(created_at__gte=begin, created_at__lt=finish)
         return UsageRecord.objects.filter(where)
 
+    def attempts(self, grouping: Grouping) -> dict[tuple, dict[str, int]]:
+        """Upstream attempts grouped by columns of ("provider", "model", "day"), rollups and raw
+        attempts added together: {key values: {"attempts": n, "failed_attempts": n}}."""
+        merged: dict[tuple, dict[str, int]] = {}
+        raw = UsageAttempt.objects.none()
+        if self.raw_ranges:
+            where = Q()
+            for begin, finish in self.raw_ranges:
+                where |= Q(created_at__gte=begin, created_at__lt=finish)
+            raw = UsageAttempt.objects.filter(where)
+            if "day" in grouping:
+                raw = raw.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        rollups = UsageAttemptDailyRollup.objects.none()
+        if self.rollup_days:
+            rollups = UsageAttemptDailyRollup.objects.filter(
+                day__gte=self.rollup_days[0], day__lte=self.rollup_days[-1]
+            )
+            if not self._contiguous():
+                rollups = rollups.filter(day__in=self.rollup_days)
+        failed = ~Q(error_code="")
+        sources = (
+            (rollups, Sum("attempts"), Sum("attempts", filter=failed)),
+            (raw, Count("id"), Count("id", filter=failed)),
+        )
+        for qs, total, failures in sources:
+            for row in qs.values(*grouping).annotate(n=total, f=failures).order_by():
+                key = tuple(row[c] for c in grouping)
+                into = merged.setdefault(key, {"attempts": 0, "failed_attempts": 0})
+                into["attempts"] += row["n"] or 0
+                into["failed_attempts"] += row["f"] or 0
+        return merged
+
     def grouped(self, groupings: list[Grouping]) -> dict[Grouping, dict[tuple, dict]]:
         """Figures for each grouping (columns of _GROUP_COLUMNS; () is the total), rollups and raw
         records added together: {grouping: {key values: figures}}."""
@@ -381,7 +462,7 @@ class UsageSource:
             # Only table names and constants are interpolated; values are parameters.
             parts.append(
                 "SELECT provider, model, api_key_id, day, status, requests, failovers, prompt_tokens, "  # noqa: S608
-                "completion_tokens, cached_tokens, cost_usd "
+                "completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd "
                 f"FROM {UsageDailyRollup._meta.db_table} WHERE day >= %(first)s AND day <= %(last)s{only}"
             )
         if self.raw_ranges:
@@ -393,7 +474,8 @@ class UsageSource:
                 "SELECT provider, model, COALESCE(api_key_id, 0) AS api_key_id, "  # noqa: S608
                 "(created_at AT TIME ZONE 'UTC')::date AS day, status, 1 AS requests, "
                 "CASE WHEN attempts > 1 THEN 1 ELSE 0 END AS failovers, prompt_tokens, completion_tokens, "
-                f"cached_tokens, cost_usd FROM {UsageRecord._meta.db_table} WHERE {' OR '.join(ranges)}"
+                "cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd "
+                f"FROM {UsageRecord._meta.db_table} WHERE {' OR '.join(ranges)}"
             )
         result: dict[Grouping, dict[tuple, dict]] = {g: {} for g in groupings}
         if not parts:
@@ -429,6 +511,7 @@ def _hit_tokens(provider: str, model: str, figures: dict) -> dict:
     return {
         "provider": provider,
         "model": model,
+        "hits": figures["cache_hits"],
         "prompt_tokens": figures["hit_prompt_tokens"],
         "completion_tokens": figures["hit_completion_tokens"],
         "cached_tokens": figures["hit_cached_tokens"],
@@ -444,6 +527,8 @@ def _row_figures(figures: dict) -> dict:
         "prompt_tokens": figures["prompt_tokens"],
         "completion_tokens": figures["completion_tokens"],
         "cached_tokens": figures["cached_tokens"],
+        "cache_write_tokens": figures["cache_write_tokens"],
+        "reasoning_tokens": figures["reasoning_tokens"],
         "cost_usd": usd(figures["cost_usd"]),
     }
 
@@ -464,10 +549,12 @@ _BREAKDOWN_GROUPING: dict[str, Grouping] = {
 }
 
 
-def _breakdown(dim: str, groups: dict[tuple, dict]) -> list[dict]:
+def _breakdown(dim: str, groups: dict[tuple, dict], attempts: dict[tuple, dict] | None = None) -> list[dict]:
     names = _key_names(k[0] for k in groups) if dim == "api_key" else {}
     rows = []
-    for key, figures in groups.items():
+    keys = list(groups) + [k for k in (attempts or {}) if k not in groups]
+    for key in keys:
+        figures = groups.get(key) or dict.fromkeys(_SUMMED, 0)
         if dim == "api_key":
             label = {"api_key": names.get(key[0]) if key[0] else None, "api_key_id": key[0] or None}
         elif dim == "day":
@@ -476,11 +563,15 @@ def _breakdown(dim: str, groups: dict[tuple, dict]) -> list[dict]:
             label = {"provider": key[0] or None, "model": key[1] or None}
         else:
             label = {dim: key[0] or None}
-        rows.append({**label, **_row_figures(figures)})
+        row = {**label, **_row_figures(figures)}
+        if attempts is not None:
+            found = attempts.get(key, {"attempts": 0, "failed_attempts": 0})
+            row.update(_attempt_figures(found["attempts"], found["failed_attempts"]))
+        rows.append(row)
     if dim == "day":
         rows.sort(key=lambda r: r["day"])
     else:
-        rows.sort(key=lambda r: (-r["cost_usd"], -r["requests"], str(r.get(dim) or "")))
+        rows.sort(key=lambda r: (-Decimal(r["cost_usd"]), -r["requests"], str(r.get(dim) or "")))
     return rows
 
 
@@ -492,9 +583,12 @@ def _insights(by_model: dict[tuple, dict], prices: dict[tuple[str, str], ModelPr
             saved = _cache_savings([_hit_tokens(provider, model, figures)], prices)
             savings_by_model.append(
                 {"provider": provider, "model": model, "cache_hits": figures["cache_hits"],
-                 "saved_usd": usd(saved)}
+                 "saved_usd": saved}
             )
     savings_by_model.sort(key=lambda r: -r["saved_usd"])
+    total_saved = sum((r["saved_usd"] for r in savings_by_model), Decimal("0"))
+    for row in savings_by_model:
+        row["saved_usd"] = usd(row["saved_usd"])
 
     candidates = [p for p in prices.values() if p.enabled and p.priced]
     alternatives = []
@@ -506,20 +600,24 @@ def _insights(by_model: dict[tuple, dict], prices: dict[tuple[str, str], ModelPr
         }
         if not (tokens["prompt_tokens"] or tokens["completion_tokens"]):
             continue
+        requests = figures["requests"] - figures["cache_hits"]
+        usage = {**tokens, "cache_write_tokens": figures["cache_write_tokens"],
+                 "reasoning_tokens": figures["reasoning_tokens"]}
+        own = prices.get((provider, model))
         priced = [
-            (p.cost(**tokens), p.provider, p.model)
+            (p.cost(**usage, requests=requests), p.provider, p.model)
             for p in candidates
-            if (p.provider, p.model) != (provider, model)
+            if (p.provider, p.model) != (provider, model) and p.kind == (own.kind if own else "chat")
         ]
-        actual = Decimal(figures["cost_usd"] or 0)
+        actual = usd_decimal(figures["cost_usd"])
         entry = {
             "provider": provider or None,
             "model": model or None,
-            "requests": figures["requests"] - figures["cache_hits"],
+            "requests": requests,
             **tokens,
             "cost_usd": usd(actual),
             "cheapest_alternative": None,
-            "potential_savings_usd": 0.0,
+            "potential_savings_usd": usd(0),
         }
         if priced:
             cost, alt_provider, alt_model = min(priced)
@@ -528,9 +626,9 @@ def _insights(by_model: dict[tuple, dict], prices: dict[tuple[str, str], ModelPr
             }
             entry["potential_savings_usd"] = usd(max(Decimal("0"), actual - cost))
         alternatives.append(entry)
-    alternatives.sort(key=lambda r: (-r["potential_savings_usd"], -r["cost_usd"]))
+    alternatives.sort(key=lambda r: (-Decimal(r["potential_savings_usd"]), -Decimal(r["cost_usd"])))
     return {
-        "cache_savings_usd": usd(sum((Decimal(str(r["saved_usd"])) for r in savings_by_model), Decimal("0"))),
+        "cache_savings_usd": usd(total_saved),
         "cache_savings_by_model": savings_by_model,
         "model_alternatives": alternatives,
     }
@@ -538,17 +636,30 @@ def _insights(by_model: dict[tuple, dict], prices: dict[tuple[str, str], ModelPr
 
 def usage_costs(*, start: date, end: date, group_by: list[str], today: date | None = None) -> dict:
     """Cost analytics for the UTC days [start, end]: totals, one breakdown per dimension in
-    `group_by`, and insights (cache savings, the cheapest catalogue alternative of each model)."""
+    `group_by`, and insights (cache savings, the cheapest catalogue alternative of each model).
+    The provider and model breakdowns also count upstream attempts (failed ones included)."""
     source = UsageSource.for_range(start, end, today=today)
     groups = source.grouped([(), ("provider", "model"), *(_BREAKDOWN_GROUPING[d] for d in group_by)])
     insights = _insights(groups[("provider", "model")], model_prices())
+    attempts = {
+        dim: source.attempts(_BREAKDOWN_GROUPING[dim]) for dim in group_by if dim in ("provider", "model")
+    }
+    all_attempts = source.attempts(())
+    total_attempts = all_attempts.get((), {"attempts": 0, "failed_attempts": 0})
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "currency": "USD",
-        "totals": {**_row_figures(groups[()][()]), "cache_savings_usd": insights["cache_savings_usd"]},
+        "money": MONEY_FORMAT,
+        "totals": {
+            **_row_figures(groups[()][()]),
+            **_attempt_figures(total_attempts["attempts"], total_attempts["failed_attempts"]),
+            "cache_savings_usd": insights["cache_savings_usd"],
+        },
         "group_by": list(group_by),
-        "breakdowns": {dim: _breakdown(dim, groups[_BREAKDOWN_GROUPING[dim]]) for dim in group_by},
+        "breakdowns": {
+            dim: _breakdown(dim, groups[_BREAKDOWN_GROUPING[dim]], attempts.get(dim)) for dim in group_by
+        },
         "insights": insights,
         "sources": {
             "rollup_days": len(source.rollup_days),
@@ -557,11 +668,15 @@ def usage_costs(*, start: date, end: date, group_by: list[str], today: date | No
     }
 
 
+# What the APIs say about their money fields.
+MONEY_FORMAT = "Amounts (*_usd) are USD as decimal strings with 8 decimal places."
+
+
 # ------------------------------------------------------------------------------------ dashboard
 
 
 def dashboard_series(*, days: int, today: date | None = None) -> dict:
-    """What the admin's cost dashboard draws, over the last `days` UTC days."""
+    """What the admin's cost dashboard draws, over the last `days` UTC days. Money is Decimal."""
     today = today or timezone.now().date()
     start = today - timedelta(days=days - 1)
     source = UsageSource.for_range(start, today, today=today)
@@ -588,7 +703,19 @@ def dashboard_series(*, days: int, today: date | None = None) -> dict:
     for (provider, model, d), figures in groups[("provider", "model", "day")].items():
         if figures["cache_hits"] and d in savings_per_day:
             savings_per_day[d] += _cache_savings([_hit_tokens(provider, model, figures)], prices)
+    # Per provider: its upstream attempts and how many failed (whoever answered in the end), and
+    # the requests it answered with an error.
+    attempts = source.attempts(("provider",))
     error_rate = sorted(
+        (
+            (provider, figures["failed_attempts"] / figures["attempts"], figures["failed_attempts"],
+             figures["attempts"])
+            for (provider,), figures in attempts.items()
+            if figures["attempts"]
+        ),
+        key=lambda r: r[0],
+    )
+    request_errors = sorted(
         (
             (provider or "(no provider)", figures["errors"] / figures["requests"], figures["errors"],
              figures["requests"])
@@ -597,6 +724,9 @@ def dashboard_series(*, days: int, today: date | None = None) -> dict:
         ),
         key=lambda r: r[0],
     )
+    total_attempts = sum(f["attempts"] for f in attempts.values())
+    failed_attempts = sum(f["failed_attempts"] for f in attempts.values())
+    totals = groups[()][()]
     return {
         "start": start,
         "end": today,
@@ -606,7 +736,15 @@ def dashboard_series(*, days: int, today: date | None = None) -> dict:
         "tokens_by_model": tokens_by_model,
         "savings_per_day": savings_per_day,
         "error_rate": error_rate,
-        "totals": {**_row_figures(groups[()][()]), "cache_savings_usd": usd(sum(savings_per_day.values()))},
+        "request_errors": request_errors,
+        "totals": {
+            **_row_figures(totals),
+            "cost_usd": usd_decimal(totals["cost_usd"]),
+            "attempts": total_attempts,
+            "failed_attempts": failed_attempts,
+            "attempt_error_rate": _rate(failed_attempts, total_attempts),
+            "cache_savings_usd": usd_decimal(sum(savings_per_day.values())),
+        },
     }
 
 

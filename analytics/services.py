@@ -14,9 +14,10 @@ import queue
 import socket
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -24,7 +25,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from aiprovider_site.shared_state import KEY_PREFIX, shared_state, sync_redis
-from analytics.models import UsageRecord
+from analytics.models import UsageAttempt, UsageRecord
 
 logger = structlog.get_logger(__name__)
 
@@ -47,9 +48,15 @@ class UsageEvent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    # Other token classes by Usage field name (cache_write_1h_tokens, input_audio_tokens, ...).
+    usage_details: dict[str, int] = field(default_factory=dict)
     cost_usd: Decimal = Decimal("0")
     latency_ms: float = 0.0
     attempts: int = 1
+    # Every upstream attempt in order: {"provider", "model", "error_code" ("" answered), "latency_ms"}.
+    attempt_details: list[dict[str, Any]] = field(default_factory=list)
     streamed: bool = False
     created_at: datetime = field(default_factory=timezone.now)
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -62,7 +69,11 @@ class UsageEvent:
 
     @classmethod
     def from_json(cls, raw: str) -> UsageEvent:
+        """An event queued by this version, an older one (fields missing) or a newer one (fields
+        this version does not know are left out)."""
         data = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         data["cost_usd"] = Decimal(data["cost_usd"])
         data["created_at"] = datetime.fromisoformat(data["created_at"])
         return cls(**data)
@@ -79,12 +90,30 @@ class UsageEvent:
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             cached_tokens=self.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            usage_details=dict(self.usage_details),
             cost_usd=self.cost_usd,
             latency_ms=self.latency_ms,
             attempts=self.attempts,
             streamed=self.streamed,
             created_at=self.created_at,
         )
+
+    def to_attempts(self) -> list[UsageAttempt]:
+        record_id = uuid.UUID(self.record_id)
+        return [
+            UsageAttempt(
+                record_id=record_id,
+                seq=seq,
+                provider=str(a.get("provider") or ""),
+                model=str(a.get("model") or ""),
+                error_code=str(a.get("error_code") or ""),
+                latency_ms=float(a.get("latency_ms") or 0.0),
+                created_at=self.created_at,
+            )
+            for seq, a in enumerate(self.attempt_details)
+        ]
 
 
 # ---------------------------------------------------------------- in-process queue (no Redis)
@@ -100,6 +129,9 @@ def _write(events: list[UsageEvent]) -> int:
         return 0
     with transaction.atomic():
         UsageRecord.objects.bulk_create([e.to_record() for e in events], ignore_conflicts=True)
+        attempts = [a for e in events for a in e.to_attempts()]
+        if attempts:
+            UsageAttempt.objects.bulk_create(attempts, ignore_conflicts=True)
     return len(events)
 
 

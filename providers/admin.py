@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html, format_html_join
 
+from providers import admin_prices
+from providers.admin_ops import ProviderModelFormMixin, ProviderModelInlineMixin, ProviderOperationsMixin
 from providers.models import HealthCheckResult, HealthReport, Provider, ProviderModel
 
 
-class ProviderModelInline(admin.TabularInline):
+class ProviderModelInline(ProviderModelInlineMixin, admin.TabularInline):
     model = ProviderModel
     extra = 0
     fields = (
@@ -17,19 +19,21 @@ class ProviderModelInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(ProviderOperationsMixin, admin.ModelAdmin):
+    # Live figures, the Enable/Disable button and the kind as routing sees it: providers/admin_ops.py.
     list_display = (
-        "name", "kind", "enabled", "priority", "weight", "timeout_s", "max_tokens", "key_configured",
-        "updated_at",
+        "name", "kind_label", "enabled_toggle", "priority", "weight", "health", "breaker", "success_rate",
+        "p95_latency", "requests_last_hour",
     )
-    list_editable = ("enabled", "priority", "weight")
+    list_editable = ("priority", "weight")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "base_url")
-    readonly_fields = ("key_configured", "created_at", "updated_at")
+    actions = ["enable_providers", "disable_providers"]
+    readonly_fields = ("protocol", "key_configured", "created_at", "updated_at")
     inlines = [ProviderModelInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
-        (None, {"fields": ("name", "kind", "base_url", "enabled")}),
+        (None, {"fields": ("name", "kind", "protocol", "base_url", "enabled")}),
         ("Credentials", {
             "fields": ("api_key_env", "key_configured"),
             "description": "Keys live in the environment; only the variable's name is stored here.",
@@ -45,14 +49,32 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderModel)
-class ProviderModelAdmin(admin.ModelAdmin):
+class ProviderModelAdmin(ProviderModelFormMixin, admin.ModelAdmin):
+    # Aliases as a list, capabilities as checkboxes (editing writes `lacks`): providers/admin_ops.py.
     list_display = (
-        "name", "provider", "enabled", "input_price_per_1m", "output_price_per_1m",
-        "cached_input_price_per_1m", "context_window", "price_source",
+        "name", "provider", "enabled", "capabilities", "context_window", "input_price_per_1m",
+        "output_price_per_1m", "cached_input_price_per_1m", "price_source",
     )
     list_filter = ("provider", "enabled", "price_source")
     list_select_related = ("provider",)
     search_fields = ("name",)
+    # Prices: how each model is priced (models nothing prices are flagged), its genai-prices model.
+    readonly_fields = ("price_model",)
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), "pricing")
+
+    @admin.display(description="pricing")
+    def pricing(self, obj: ProviderModel):
+        return admin_prices.pricing_status(obj)
+
+    @admin.display(description="price model (genai-prices)")
+    def price_model(self, obj: ProviderModel):
+        return admin_prices.price_model_table(obj)
+
+    def changelist_view(self, request, extra_context=None):
+        admin_prices.warn_unpriced(request)
+        return super().changelist_view(request, extra_context=extra_context)
 
 
 @admin.register(HealthCheckResult)

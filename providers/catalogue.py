@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from aiprovider_site.shared_state import shared_state, shared_state_sync_incr
+from providers.pricing import ModelPricing, pricing_of
 
 VERSION_KEY = "catalogue:version"
 
@@ -59,6 +60,13 @@ class ModelEntry:
     output_price_per_1m: Decimal
     cached_input_price_per_1m: Decimal | None
     lacks: frozenset[str] = frozenset()
+    # The whole price model (providers.pricing): tiers, cache writes, modalities, operator overrides.
+    pricing: ModelPricing | None = None
+    # "chat" or "embedding" (routing never mixes them); an embedding model's vector length, and
+    # the space it shares with the models it may fail over to (empty: only its own name).
+    kind: str = "chat"
+    dimensions: int | None = None
+    embedding_space: str = ""
 
     @property
     def public_names(self) -> frozenset[str]:
@@ -137,6 +145,10 @@ def _load(version: str) -> Catalogue:
             output_price_per_1m=m.output_price_per_1m,
             cached_input_price_per_1m=m.cached_input_price_per_1m,
             lacks=frozenset(m.lacks or ()),
+            pricing=pricing_of(m, m.provider.fallback_cost_per_token),
+            kind=m.kind,
+            dimensions=m.dimensions,
+            embedding_space=m.embedding_space,
         )
         for m in ProviderModel.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
     ]

@@ -13,6 +13,13 @@ class ProviderKind(models.TextChoices):
     OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
 
 
+class ModelKind(models.TextChoices):
+    """What a catalogue model answers."""
+
+    CHAT = "chat", "Chat"
+    EMBEDDING = "embedding", "Embedding"
+
+
 class Provider(models.Model):
     """Someone we can call. The API key is never stored: `api_key_env` names the environment
     variable that holds it."""
@@ -53,6 +60,12 @@ class Provider(models.Model):
         return self.name
 
 
+_PRICE_HELP = (
+    "USD per million tokens. Changing it overrides this price class only; the price sync keeps "
+    "your value (sync_prices --force restores the list price)."
+)
+
+
 class ProviderModel(models.Model):
     """A catalogue entry: one model a provider serves, under its wire name, with its prices."""
 
@@ -69,10 +82,50 @@ class ProviderModel(models.Model):
             '["image_url"] for a text-only model, ["tools"]. A request that needs one is sent elsewhere.'
         ),
     )
-    input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
-    output_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
-    cached_input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    price_source = models.CharField(max_length=32, blank=True, help_text="Where the prices came from.")
+    # What the model does: chat models answer completions and responses, embedding models
+    # /v1/embeddings; routing never mixes them.
+    kind = models.CharField(max_length=16, choices=ModelKind.choices, default=ModelKind.CHAT)
+    dimensions = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Embedding models: the length of their vectors (the default output)."
+    )
+    embedding_space = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Embedding models: models with the same space produce comparable vectors (the same model "
+        "at another provider or deployment), so a request may fail over between them. Empty: only models "
+        "of the same name.",
+    )
+    # USD per million tokens, one column per price class an operator can set (providers.pricing.
+    # PRICE_CLASSES). Written by the price sync with the model's base prices; a value an operator
+    # changes in the admin overrides that class only (genai-prices' model prices the others).
+    input_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal("0"), help_text=_PRICE_HELP
+    )
+    output_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal("0"), help_text=_PRICE_HELP
+    )
+    cached_input_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Cache reads. " + _PRICE_HELP + " Empty: billed as input.",
+    )
+    cache_write_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Cache writes (5-minute TTL, and every write without a TTL). " + _PRICE_HELP
+        + " Empty: billed as input.",
+    )
+    cache_write_1h_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Cache writes with a 1-hour TTL (Anthropic). " + _PRICE_HELP
+        + " Empty: billed as other cache writes.",
+    )
+    price_source = models.CharField(
+        max_length=32, blank=True,
+        help_text="Where the prices came from: genai-prices, catalogue (the catalogue file), env "
+        "(<PROVIDER>_COST_PER_TOKEN) or unknown (not priced: costs are recorded as 0).",
+    )
+    # genai-prices' price model of this model (tiers, cache writes, modalities, price changes by
+    # date), copied by the price sync so that nothing is fetched at run time. Empty: none.
+    price_data = models.JSONField(default=dict, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     synced = models.JSONField(default=dict, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -132,3 +185,49 @@ class HealthReport(models.Model):
 
     def __str__(self) -> str:
         return f"health {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M}"
+
+
+class PriceSync(models.Model):
+    """One run of the price sync (`sync_prices`, or `sync_providers` pricing new models): where
+    the prices came from and what changed."""
+
+    ran_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    source = models.CharField(max_length=300, help_text="The genai-prices data the prices came from.")
+    command = models.CharField(max_length=32, default="sync_prices")
+    models_checked = models.PositiveIntegerField(default=0)
+    models_changed = models.PositiveIntegerField(default=0)
+    unknown_models = models.JSONField(
+        default=list, blank=True, help_text="provider/model names with no price (their cost is 0)."
+    )
+    # The data itself when it came from a file, so that later syncs (sync_providers) keep using it.
+    data = models.JSONField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-ran_at"]
+        verbose_name = "price sync"
+
+    def __str__(self) -> str:
+        return f"{self.ran_at:%Y-%m-%d %H:%M} {self.source}"
+
+
+class PriceChange(models.Model):
+    """What a price sync changed for one model: every price line that moved (USD per million tokens
+    unless the line says otherwise)."""
+
+    sync = models.ForeignKey(PriceSync, on_delete=models.CASCADE, related_name="changes")
+    model = models.ForeignKey(
+        ProviderModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="price_changes"
+    )
+    provider_name = models.CharField(max_length=64)
+    model_name = models.CharField(max_length=200)
+    # {line: [old, new]}, None where the line is absent on that side.
+    changes = models.JSONField(default=dict)
+    old_source = models.CharField(max_length=300, blank=True)
+    new_source = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-sync__ran_at", "provider_name", "model_name"]
+
+    def __str__(self) -> str:
+        return f"{self.provider_name}/{self.model_name} ({len(self.changes)} price lines)"
+

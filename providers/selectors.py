@@ -1,6 +1,7 @@
 """Reads of the provider catalogue and health."""
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,3 +125,18 @@ async def provider_health_statuses() -> dict[str, str]:
     if stamp is not None and time.time() - float(stamp) > settings.HEALTH_STATUS_MAX_AGE_S:
         return {}
     return statuses
+
+
+@dataclass(frozen=True)
+class ProviderKeyStatus:
+    name: str
+    api_key_env: str
+    configured: bool  # its key variable is set in this process's environment
+
+
+def provider_key_status() -> list[ProviderKeyStatus]:
+    """Each enabled provider and whether its key is in the environment (never the key itself)."""
+    return [
+        ProviderKeyStatus(p.name, p.api_key_env, bool(p.api_key_env and os.environ.get(p.api_key_env)))
+        for p in Provider.objects.filter(enabled=True).order_by("priority", "name")
+    ]

@@ -40,7 +40,7 @@ from providers.adapters.base import (
 )
 from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
-from providers.pricing import completion_cost
+from providers.pricing import flat_pricing
 from routing import breaker
 from routing.cache import cache_key, response_cache_get, response_cache_set
 from routing.doors.openai_chat import RouteControls
@@ -84,10 +84,16 @@ class CompletionCommand:
     route: RouteControls = field(default_factory=RouteControls)
     # The client's opt-in: leave out what a provider cannot honour instead of refusing.
     drop_params: bool = False
+    # The request in a provider's own protocol, passed through to that protocol's adapters
+    # (`ChatRequest.native`; the Anthropic door sets it).
+    native: dict[str, Any] | None = None
 
 
 @dataclass
 class Attempt:
+    """One try of one candidate: an upstream call (`error_code` None when it answered), or a
+    candidate passed over without a call (PROVIDER_NOT_CONFIGURED)."""
+
     provider: str
     model: str
     error_code: str | None = None
@@ -97,6 +103,23 @@ class Attempt:
     def as_context(self) -> dict[str, Any]:
         return {"provider": self.provider, "model": self.model, "error_code": self.error_code}
 
+    @property
+    def upstream(self) -> bool:
+        """A call reached (or tried to reach) the provider."""
+        return self.error_code not in NOT_CALLED_CODES
+
+    def as_detail(self) -> dict[str, Any]:
+        """As kept on the usage record: every upstream attempt, failed ones too."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "error_code": self.error_code or "",
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+# Attempts that never called the provider: not counted as the provider's attempts.
+NOT_CALLED_CODES = frozenset({"PROVIDER_NOT_CONFIGURED"})
 
 @dataclass
 class CompletionResult:
@@ -117,6 +140,8 @@ class CompletionResult:
     logprobs: dict[str, Any] | None = None
     more_choices: list[ChatChoice] = field(default_factory=list)
     dropped: frozenset[str] = frozenset()
+    # The provider's own response body, when it answered a request in its own protocol.
+    native: dict[str, Any] | None = None
 
     @property
     def attempt_count(self) -> int:
@@ -193,6 +218,8 @@ def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[Provide
 
     def add(entries, is_fallback: bool) -> None:
         for entry in entries:
+            if entry.kind != "chat":
+                continue  # embedding models answer /v1/embeddings only (routing.embeddings)
             provider = catalogue.providers.get(entry.provider)
             if provider is None or (cmd.provider and provider.name != cmd.provider):
                 continue
@@ -204,7 +231,7 @@ def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[Provide
                 seen.add((entry.provider, entry.name))
                 chosen.append((provider, entry, is_fallback))
 
-    primary = catalogue.models_named(cmd.model)
+    primary = tuple(entry for entry in catalogue.models_named(cmd.model) if entry.kind == "chat")
     add(primary, False)
     fallback_names = list(catalogue.fallbacks.get(cmd.model, ()))
     for entry in primary:
@@ -294,19 +321,22 @@ def _chat_request(cmd: CompletionCommand, option: _Option) -> ChatRequest:
         response_format=cmd.response_format,
         reasoning_effort=cmd.reasoning_effort,
         options=dict(cmd.options),
+        native=cmd.native,
     )
 
 
 def _cost(option: _Option, usage: Usage) -> Decimal:
-    return completion_cost(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cached_tokens=usage.cached_tokens,
+    """USD for the answer's whole usage at the model's price model (providers.pricing): every token
+    class at its own price, long-context tiers, the prices in force now, operator overrides."""
+    pricing = option.model.pricing or flat_pricing(
         input_per_1m=option.model.input_price_per_1m,
         output_per_1m=option.model.output_price_per_1m,
         cached_input_per_1m=option.model.cached_input_price_per_1m,
         fallback_cost_per_token=option.provider.fallback_cost_per_token,
     )
+    if not pricing.priced and usage.total_tokens:
+        logger.warning("model_not_priced", provider=option.provider.name, model=option.model.name)
+    return pricing.cost(usage, at=timezone.now())
 
 
 def _cache_payload(cmd: CompletionCommand) -> dict[str, Any]:
@@ -321,7 +351,10 @@ def _cache_payload(cmd: CompletionCommand) -> dict[str, Any]:
         "provider": cmd.provider,
     }
     rich = [m for m in cmd.messages if m.parts or m.tool_calls or m.tool_call_id or m.name or m.reasoning]
-    if rich or cmd.tools or cmd.response_format or cmd.reasoning_effort or cmd.options or not cmd.route.empty:
+    if (
+        rich or cmd.native or cmd.tools or cmd.response_format or cmd.reasoning_effort or cmd.options
+        or not cmd.route.empty
+    ):
         # Plain requests keep the short key above; anything richer is keyed by all of it.
         payload["full"] = {
             "messages": [asdict(m) for m in cmd.messages],
@@ -334,6 +367,8 @@ def _cache_payload(cmd: CompletionCommand) -> dict[str, Any]:
             "route": cmd.route.as_dict(),
             "drop_params": cmd.drop_params,
         }
+        if cmd.native:
+            payload["full"]["native"] = cmd.native
     return payload
 
 
@@ -399,9 +434,15 @@ async def _record_usage(
     streamed: bool = False,
     output: str | None = None,
     ttft_ms: float | None = None,
+    attempt_list: list[Attempt] | None = None,
 ) -> None:
-    """The one place every request ends: its usage record, metrics, log line and trace."""
+    """The one place every request ends: its usage record (with every upstream attempt, failed
+    ones included), metrics, log line and trace."""
     usage = usage or Usage()
+    if attempt_list is None:
+        # No attempt failed: the one that answered (or none: a cache hit, nothing tried).
+        answered = status != "cache_hit" and attempts > 0 and provider and not error_code
+        attempt_list = [Attempt(provider, model, None, "", latency_ms)] if answered else []
     event = UsageEvent(
         request_id=cmd.request_id,
         status=status,
@@ -412,9 +453,18 @@ async def _record_usage(
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        usage_details={
+            k: v
+            for k, v in usage.as_dict(nonzero=True).items()
+            if k not in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
+                         "cache_write_tokens")
+        },
         cost_usd=cost,
         latency_ms=round(latency_ms, 2),
         attempts=attempts,
+        attempt_details=[a.as_detail() for a in attempt_list if a.upstream],
         streamed=streamed,
     )
     completion_observed(
@@ -429,10 +479,17 @@ async def _record_usage(
 class _Router:
     """Walks the ranked plan for one request, within its deadline."""
 
-    def __init__(self, cmd: CompletionCommand, catalogue: Catalogue, view: RoutingView) -> None:
+    def __init__(
+        self,
+        cmd: CompletionCommand,
+        catalogue: Catalogue,
+        view: RoutingView,
+        plan: list[_Option] | None = None,
+    ) -> None:
         self.cmd = cmd
         self.view = view
-        self.plan = _plan(cmd, catalogue, view)
+        # `plan`: a ranked plan made elsewhere (routing.embeddings), else the chat plan.
+        self.plan = _plan(cmd, catalogue, view) if plan is None else plan
         self.started = time.monotonic()
         self.deadline = self.started + settings.ROUTING_DEADLINE_S
         self.attempts: list[Attempt] = []
@@ -563,6 +620,7 @@ class _Router:
             attempts=len(self.attempts),
             error_code=_error_code(error),
             streamed=streamed,
+            attempt_list=self.attempts,
         )
         return self.client_error(error)
 
@@ -578,10 +636,13 @@ class _Router:
         await _record_usage(
             self.cmd,
             status="error",
+            # A request pinned to one provider failed at that provider; otherwise at none in particular.
+            provider=self.cmd.provider or "",
             latency_ms=self.elapsed_ms(),
             attempts=len(self.attempts),
             error_code=error.error_code,
             streamed=streamed,
+            attempt_list=self.attempts,
         )
         return error
 
@@ -656,6 +717,8 @@ def _cached_extras(response: ChatResponse) -> dict[str, Any]:
         extras["logprobs"] = response.logprobs
     if response.more_choices:
         extras["more_choices"] = [asdict(choice) for choice in response.more_choices]
+    if response.provider_details.get("native"):
+        extras["native"] = response.provider_details["native"]
     return extras
 
 
@@ -674,7 +737,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
     if cmd.cache_read:
         cached = await response_cache_get(key)
         if cached is not None:
-            usage = Usage(**cached["usage"])
+            usage = Usage.from_dict(cached["usage"])
             result = CompletionResult(
                 content=cached["content"],
                 model=cached["model"],
@@ -692,6 +755,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                 logprobs=cached.get("logprobs"),
                 more_choices=[_choice_from(choice) for choice in cached.get("more_choices") or []],
                 dropped=frozenset(cached.get("dropped") or ()),
+                native=cached.get("native"),
             )
             await _record_usage(
                 cmd,
@@ -747,6 +811,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                 logprobs=response.logprobs,
                 more_choices=response.more_choices,
                 dropped=frozenset(router.dropped),
+                native=response.provider_details.get("native"),
             )
             await replay_remember(
                 api_key_id=cmd.api_key_id, tool_calls=response.tool_calls, reasoning=response.reasoning
@@ -761,12 +826,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                         "provider_name": option.provider.name,
                         "finish_reason": result.finish_reason,
                         "response_id": result.response_id,
-                        "usage": {
-                            "prompt_tokens": response.usage.prompt_tokens,
-                            "completion_tokens": response.usage.completion_tokens,
-                            "cached_tokens": response.usage.cached_tokens,
-                            "reasoning_tokens": response.usage.reasoning_tokens,
-                        },
+                        "usage": response.usage.as_dict(nonzero=True),
                         "dropped": sorted(router.dropped),
                         **_cached_extras(response),
                     },
@@ -781,6 +841,7 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
                 latency_ms=result.latency_ms,
                 attempts=len(router.attempts),
                 output=result.content,
+                attempt_list=router.attempts,
             )
             return result
 
@@ -867,6 +928,13 @@ class CompletionStream:
             await replay_remember(
                 api_key_id=self.cmd.api_key_id, tool_calls=self.tool_calls, reasoning=self.reasoning_parts
             )
+        # This stream's own attempt after the ones that failed before its first chunk; a client that
+        # went away is not a failure of the provider.
+        provider_failed = bool(error_code) and error_code != "CLIENT_DISCONNECTED"
+        this_attempt = Attempt(
+            self.option.provider.name, self.option.model.name, error_code if provider_failed else None,
+            "", latency_ms,
+        )
         await _record_usage(
             self.cmd,
             status="error" if error_code else "success",
@@ -880,6 +948,7 @@ class CompletionStream:
             streamed=True,
             output="".join(self.content_parts),
             ttft_ms=self.ttft_ms,
+            attempt_list=[*self.router.attempts, this_attempt],
         )
         if self._in_flight:
             self._in_flight = False

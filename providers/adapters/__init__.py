@@ -16,7 +16,18 @@ from .base import (
     ProviderError,
     Usage,
 )
-from .registry import ADAPTER_CLASSES, AdapterPool, adapter_for, adapter_kind
+
+_REGISTRY_NAMES = frozenset({"ADAPTER_CLASSES", "AdapterPool", "adapter_for", "adapter_kind"})
+
+
+def __getattr__(name: str):
+    # The registry imports every provider SDK (seconds of start-up); load it only when asked for,
+    # so `from providers.adapters.base import Usage` stays cheap for commands and the admin.
+    if name in _REGISTRY_NAMES:
+        from . import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ADAPTER_CLASSES",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -9,7 +10,9 @@ from typing import Any, ClassVar, Final
 
 import anthropic
 import httpx2
+from anthropic._models import construct_type
 from anthropic.types import Message as AnthropicMessage
+from anthropic.types import RawMessageStreamEvent
 
 from .base import (
     FEATURE_FORCED_TOOL,
@@ -70,6 +73,12 @@ _SPEND_LIMIT_CODES: Final[frozenset[str]] = frozenset(
 # The API version the 2.x SDK speaks (2026-10-21) rejects temperature/top_p/top_k; the previous one
 # still takes them, so a request that sets them is pinned to it.
 SAMPLING_API_VERSION: Final = "2023-06-01"
+_SAMPLING_FIELDS: Final = ("temperature", "top_p", "top_k")
+# What the count_tokens endpoint takes of a Messages request (it refuses the rest).
+_COUNT_FIELDS: Final = frozenset(
+    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control",
+     "speed", "context_management", "mcp_servers"}
+)
 
 # OpenAI's reasoning_effort as Anthropic's output_config.effort (adaptive thinking, Claude 4.6+).
 _ADAPTIVE_EFFORT: Final[dict[str, str]] = {
@@ -132,6 +141,8 @@ class AnthropicAdapter(ProviderAdapter):
     )
 
     def unsupported(self, request: ChatRequest) -> set[str]:
+        if _native(request, self.kind) is not None:
+            return set()  # the client's own Anthropic request: Anthropic judges it
         missing = super().unsupported(request)
         thinking = request.reasoning_effort is not None and request.reasoning_effort != "none"
         if thinking and FEATURE_FORCED_TOOL in request.features():
@@ -157,17 +168,38 @@ class AnthropicAdapter(ProviderAdapter):
     # -- calls
 
     async def _complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
+        if _native(request, self.kind) is not None:
+            body, options = self._native_call(request, stream=False)
+            options["timeout"] = httpx2.Timeout(timeout)
+            raw = await self.client().post("/v1/messages", body=body, cast_to=object, options=options)
+            if not isinstance(raw, dict):
+                raise self._error("invalid_response", "response body is not a message")
+            response = self._response_from(construct_type(type_=AnthropicMessage, value=raw))
+            response.provider_details["native"] = raw  # returned to an Anthropic client as is
+            return response
         message = await self.client().messages.create(
             **self._request_kwargs(request), timeout=httpx2.Timeout(timeout)
         )
         return self._response_from(message)
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
-        stream = await self.client().messages.create(
-            **self._request_kwargs(request),
-            stream=True,
-            timeout=httpx2.Timeout(self._idle_timeout(timeout), connect=timeout),
-        )
+        native = _native(request, self.kind) is not None
+        stream_timeout = httpx2.Timeout(self._idle_timeout(timeout), connect=timeout)
+        if native:
+            # Raw events (forwarded to an Anthropic client as is), read through the SDK's types.
+            body, options = self._native_call(request, stream=True)
+            stream = await self.client().post(
+                "/v1/messages",
+                body=body,
+                cast_to=object,
+                options={**options, "timeout": stream_timeout},
+                stream=True,
+                stream_cls=anthropic.AsyncStream[object],
+            )
+        else:
+            stream = await self.client().messages.create(
+                **self._request_kwargs(request), stream=True, timeout=stream_timeout
+            )
         model: str | None = None
         response_id: str | None = None
         stop_reason: str | None = None
@@ -179,36 +211,39 @@ class AnthropicAdapter(ProviderAdapter):
         calls: list[dict[str, str]] = []
         thinking: dict[int, dict[str, Any]] = {}
         async with stream:
-            async for event in stream:
+            async for received in stream:
+                raw = received if native and isinstance(received, dict) else None
+                event = received if raw is None else construct_type(type_=RawMessageStreamEvent, value=raw)
                 event_type = getattr(event, "type", None)
+                out: ChatChunk | None = None  # at most one chunk per event
                 if event_type == "message_start":
                     model, response_id = event.message.model, event.message.id
                     start_usage = event.message.usage
-                    yield ChatChunk(model=model, response_id=response_id)
+                    out = ChatChunk(model=model, response_id=response_id)
                 elif event_type == "content_block_start":
                     block, index = event.content_block, event.index
                     if block.type == "tool_use":
                         tool_ordinal[index] = len(calls)
                         calls.append({"id": block.id, "name": block.name, "arguments": ""})
                         start = ToolCallDelta(index=tool_ordinal[index], id=block.id, name=block.name)
-                        yield ChatChunk(tool_call_deltas=[start], model=model, response_id=response_id)
+                        out = ChatChunk(tool_call_deltas=[start], model=model, response_id=response_id)
                     elif block.type == "thinking":
                         thinking[index] = {"text": [block.thinking], "signature": block.signature or ""}
                         if block.thinking:
-                            yield ChatChunk(reasoning=block.thinking, model=model, response_id=response_id)
+                            out = ChatChunk(reasoning=block.thinking, model=model, response_id=response_id)
                     elif block.type == "redacted_thinking":
                         thinking[index] = {"redacted": block.data}
                     elif block.type == "text" and block.text:
-                        yield ChatChunk(delta=block.text, model=model, response_id=response_id)
+                        out = ChatChunk(delta=block.text, model=model, response_id=response_id)
                 elif event_type == "content_block_delta":
                     delta, index = event.delta, event.index
                     if delta.type == "text_delta":
-                        yield ChatChunk(delta=delta.text, model=model, response_id=response_id)
+                        out = ChatChunk(delta=delta.text, model=model, response_id=response_id)
                     elif delta.type == "thinking_delta":
                         part = thinking.setdefault(index, {"text": [], "signature": ""})
                         part["text"].append(delta.thinking)
                         if delta.thinking:
-                            yield ChatChunk(reasoning=delta.thinking, model=model, response_id=response_id)
+                            out = ChatChunk(reasoning=delta.thinking, model=model, response_id=response_id)
                     elif delta.type == "signature_delta":
                         part = thinking.setdefault(index, {"text": [], "signature": ""})
                         part["signature"] = part.get("signature", "") + delta.signature
@@ -217,13 +252,19 @@ class AnthropicAdapter(ProviderAdapter):
                         calls[ordinal]["arguments"] += delta.partial_json
                         if delta.partial_json:
                             piece = ToolCallDelta(index=ordinal, arguments=delta.partial_json)
-                            yield ChatChunk(tool_call_deltas=[piece], model=model, response_id=response_id)
+                            out = ChatChunk(tool_call_deltas=[piece], model=model, response_id=response_id)
                 elif event_type == "message_delta":
                     stop_reason = event.delta.stop_reason or stop_reason
                     final_usage = event.usage
                 elif event_type == "message_stop":
                     stopped = True
-                # Unknown events (and citations, server tools) are ignored, as the versioning policy asks.
+                # Unknown events (and citations, server tools) are ignored, as the versioning policy asks;
+                # a pass-through request still gets every event.
+                if raw is not None:
+                    out = out or ChatChunk(model=model, response_id=response_id)
+                    out.native = raw
+                if out is not None:
+                    yield out
         if not stopped:
             raise self._error("connection", "stream ended before message_stop")
         tool_calls = [
@@ -261,7 +302,69 @@ class AnthropicAdapter(ProviderAdapter):
             )
         return models
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Anthropic's own count of the request's input tokens (POST /v1/messages/count_tokens)."""
+        timeout = self.config.timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                if _native(request, self.kind) is not None:
+                    body, options = self._native_call(request, count=True)
+                else:
+                    kwargs = self._request_kwargs(request)
+                    body = {k: v for k, v in kwargs.items() if k in _COUNT_FIELDS}
+                    options = {"headers": kwargs.get("extra_headers") or {}}
+                raw = await self.client().post(
+                    "/v1/messages/count_tokens",
+                    body=body,
+                    cast_to=object,
+                    options={**options, "timeout": httpx2.Timeout(timeout)},
+                )
+        except ProviderError:
+            raise
+        except TimeoutError as exc:
+            raise self._deadline_error(timeout) from exc
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        count = raw.get("input_tokens") if isinstance(raw, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise self._error("invalid_response", "count_tokens answered without input_tokens")
+        return count
+
     # -- wire format
+
+    def _native_call(
+        self, request: ChatRequest, *, stream: bool = False, count: bool = False
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The client's own Messages body (and its `anthropic-*` headers) for this candidate: only
+        the model, `max_tokens` (the gateway's cap, with room for a thinking budget) and the stream
+        flag change; the API version is pinned to one that takes sampling parameters if they are set."""
+        native = _native(request, self.kind) or {}
+        body = dict(native.get("body") or {})
+        # A dated snapshot of the model the client named is kept (`claude-haiku-4-5-20251001`).
+        snapshot = native.get("snapshot") or {}
+        body["model"] = snapshot["model"] if snapshot.get("base") == request.model else request.model
+        if count:
+            body = {k: v for k, v in body.items() if k in _COUNT_FIELDS}
+        else:
+            asked = body.get("max_tokens")
+            allowed = request.max_tokens if request.max_tokens is not None else self.default_max_tokens
+            max_tokens = min(asked, allowed) if isinstance(asked, int) else allowed
+            thinking = body.get("thinking")
+            budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+            if isinstance(budget, int) and budget >= max_tokens and isinstance(asked, int) and asked > 0:
+                # The thinking counts against max_tokens: the cap bounds the answer after it.
+                max_tokens = min(asked, budget + allowed)
+            body["max_tokens"] = max_tokens
+            body.pop("stream", None)
+            if stream:
+                body["stream"] = True
+        headers = {k: v for k, v in (native.get("headers") or {}).items() if v}
+        if any(body.get(name) is not None for name in _SAMPLING_FIELDS):
+            headers["anthropic-version"] = SAMPLING_API_VERSION
+        options: dict[str, Any] = {"headers": headers}
+        if native.get("beta"):
+            options["params"] = {"beta": "true"}
+        return body, options
 
     def _request_kwargs(self, request: ChatRequest) -> dict[str, Any]:
         system: list[str] = []
@@ -457,16 +560,24 @@ class AnthropicAdapter(ProviderAdapter):
                     return int(value)
             return 0
 
+        def nested(name: str, field: str) -> int:
+            for source in (final, start):
+                value = getattr(getattr(source, name, None), field, None) if source is not None else None
+                if value is not None:
+                    return int(value)
+            return 0
+
         cache_read = pick("cache_read_input_tokens")
-        details = getattr(final, "output_tokens_details", None) or getattr(
-            start, "output_tokens_details", None
-        )
+        cache_write = pick("cache_creation_input_tokens")
         return Usage(
             # input_tokens excludes cached input, unlike OpenAI's prompt_tokens.
-            prompt_tokens=pick("input_tokens") + cache_read + pick("cache_creation_input_tokens"),
+            prompt_tokens=pick("input_tokens") + cache_read + cache_write,
             completion_tokens=pick("output_tokens"),
             cached_tokens=cache_read,
-            reasoning_tokens=int(getattr(details, "thinking_tokens", 0) or 0),
+            reasoning_tokens=nested("output_tokens_details", "thinking_tokens"),
+            # cache_creation splits the write by TTL; without it every write is a 5-minute one.
+            cache_write_tokens=cache_write,
+            cache_write_1h_tokens=min(cache_write, nested("cache_creation", "ephemeral_1h_input_tokens")),
         )
 
     # -- errors
@@ -495,6 +606,12 @@ class AnthropicAdapter(ProviderAdapter):
         if isinstance(exc, anthropic.AnthropicError):
             return self._error("bad_request", str(exc), retryable=False)
         return None
+
+
+def _native(request: ChatRequest, kind: str) -> dict[str, Any] | None:
+    """The client's request in this adapter's own protocol, if it came in that protocol."""
+    native = request.native
+    return native if native and native.get("protocol") == kind and native.get("body") else None
 
 
 def _merge(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]) -> Any:

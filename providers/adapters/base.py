@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -252,6 +253,25 @@ FEATURE_REASONING: Final = "reasoning_effort"
 FEATURE_PARALLEL_OFF: Final = "parallel_tool_calls"
 FEATURE_FORCED_TOOL: Final = "tool_choice"
 
+# OpenAI chat parameters the internal request carries by name in `ChatRequest.options`.
+OPENAI_OPTIONS: Final[frozenset[str]] = frozenset(
+    {
+        "seed",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "metadata",
+        "service_tier",
+        "store",
+        "prompt_cache_key",
+        "safety_identifier",
+        "verbosity",
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
@@ -270,10 +290,17 @@ class ChatRequest:
     # Every other OpenAI parameter the client sent (seed, n, logprobs, top_logprobs,
     # presence_penalty, frequency_penalty, metadata, service_tier, logit_bias, ...), by name.
     options: dict[str, Any] = field(default_factory=dict)
+    # The client's request in a provider's own protocol, for adapters of that protocol to send as
+    # is (pass-through): {"protocol": "anthropic", "body": {...}, "headers": {...}, "beta": bool,
+    # "requires": [...]}. `requires` names what only that protocol can carry (features of the
+    # request for every other adapter); the fields above are the translation the others send.
+    native: dict[str, Any] | None = None
 
     def features(self) -> set[str]:
         """What this request asks of a provider beyond plain text chat."""
         wanted: set[str] = set(self.options)
+        if self.native:
+            wanted.update(self.native.get("requires") or ())
         if self.tools:
             wanted.add(FEATURE_TOOLS)
             if self.tool_choice is not None and self.tool_choice.mode in ("required", "function"):
@@ -315,14 +342,56 @@ class ChatRequest:
 
 @dataclass(slots=True)
 class Usage:
+    """What one answer used, normalised across providers: every token class the provider reports.
+
+    `prompt_tokens` is ALL input (cached reads, cache writes, tool results and every modality
+    included) and `completion_tokens` ALL output (reasoning included); the other fields are parts
+    of one of those two, so `total_tokens` is their sum and nothing is counted twice. Text is
+    whatever remains after the parts named here.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Part of prompt_tokens read from the provider's prompt cache.
     cached_tokens: int = 0
+    # Part of completion_tokens spent on reasoning / thinking.
     reasoning_tokens: int = 0
+    # Part of prompt_tokens written to the prompt cache (all TTLs), and the part of that kept for
+    # one hour (Anthropic bills 5-minute and 1-hour writes differently).
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    # Parts of prompt_tokens by modality (images include documents, as Gemini bills them), and the
+    # part of each served from the cache (part of cached_tokens too).
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    input_video_tokens: int = 0
+    cached_audio_tokens: int = 0
+    cached_image_tokens: int = 0
+    cached_video_tokens: int = 0
+    # Part of prompt_tokens that is tool output fed back by the provider itself (Gemini).
+    tool_input_tokens: int = 0
+    # Parts of completion_tokens by modality.
+    output_audio_tokens: int = 0
+    output_image_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self, *, nonzero: bool = False) -> dict[str, int]:
+        """The counts by field name (for caches and queues); `nonzero` leaves zeros out."""
+        values = {name: getattr(self, name) for name in USAGE_FIELDS}
+        return {k: v for k, v in values.items() if v} if nonzero else values
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        """Counts stored by field name; names this version does not know are ignored, so an entry
+        written by a newer or older version still reads."""
+        known = {name: int(value or 0) for name, value in (data or {}).items() if name in USAGE_FIELDS}
+        return cls(**known)
+
+
+USAGE_FIELDS: Final[tuple[str, ...]] = tuple(f for f in Usage.__dataclass_fields__)
 
 
 @dataclass(slots=True)
@@ -385,6 +454,39 @@ class ChatChunk:
     tool_call_deltas: list[ToolCallDelta] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     reasoning_parts: list[ReasoningPart] = field(default_factory=list)
+    # The provider's own stream event this chunk came from, when the request was sent in that
+    # provider's protocol (`ChatRequest.native`): the door of that protocol forwards it as is.
+    native: dict[str, Any] | None = None
+
+
+def estimate_text_tokens(text: str) -> int:
+    """A provider-independent token estimate without a tokenizer: about four ASCII characters a
+    token, and a token for every other character (CJK and the like are roughly one each)."""
+    ascii_chars = sum(1 for ch in text if ch < "\x80")
+    return max(1, math.ceil(ascii_chars / 4) + (len(text) - ascii_chars))
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """One call's worth of embedding inputs (at most the adapter's `max_batch`): texts, or token
+    arrays (lists of token ids, OpenAI protocol only). `dimensions`: a shorter vector than the
+    model's default, where the model can give one."""
+
+    model: str
+    inputs: list[str | list[int]]
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    """One vector per input, in input order; `usage_estimated` when the provider reported no token
+    count and `usage` is the gateway's estimate."""
+
+    vectors: list[list[float]]
+    usage: Usage
+    model: str
+    usage_estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +584,11 @@ class ProviderAdapter(ABC):
     # What this protocol can carry beyond plain chat (`ChatRequest.features` names); a request
     # that needs more is not sent here unless the client opted into dropping it.
     supported_features: ClassVar[frozenset[str]] = frozenset()
+    # Embeddings (`embed`): the most inputs one call may carry (0: the protocol has none), the most
+    # (estimated) tokens one call may carry, and whether inputs may be token arrays.
+    max_batch: ClassVar[int] = 0
+    max_batch_tokens: ClassVar[int | None] = None
+    embeds_token_arrays: ClassVar[bool] = False
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -533,6 +640,26 @@ class ProviderAdapter(ABC):
                 yield chunk
         finally:
             await inner.aclose()
+
+    async def embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
+        """Embed one batch (at most `max_batch` inputs); `timeout` is the total deadline in seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._embed(request, timeout=timeout)
+        except ProviderError:
+            raise
+        except TimeoutError as exc:
+            raise self._deadline_error(timeout) from exc
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        if len(response.vectors) != len(request.inputs):
+            raise self._error(
+                "invalid_response", f"{len(response.vectors)} vectors for {len(request.inputs)} inputs"
+            )
+        return response
+
+    async def _embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
+        raise self._error("bad_request", f"the {self.kind} protocol has no embeddings", retryable=False)
 
     async def list_models(self) -> list[ModelInfo]:
         try:

@@ -31,6 +31,8 @@ from .base import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorKind,
     ImagePart,
     Message,
@@ -41,6 +43,7 @@ from .base import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    estimate_text_tokens,
     kind_for_status,
     looks_like_context_length,
     parse_duration,
@@ -162,6 +165,8 @@ class GeminiAdapter(ProviderAdapter):
             *_OPTIONS,
         }
     )
+    # batchEmbedContents takes at most 100 requests; texts only (no token arrays).
+    max_batch: ClassVar[int] = 100
 
     def unsupported(self, request: ChatRequest, *, stream: bool = False) -> set[str]:
         missing = super().unsupported(request)
@@ -263,6 +268,37 @@ class GeminiAdapter(ProviderAdapter):
             response_id=response_id,
             tool_calls=tool_calls,
             reasoning_parts=_reasoning("".join(thoughts)),
+        )
+
+    async def _embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
+        """`batchEmbedContents`, one request per input. Gemini reports no token count for
+        embeddings, so usage is the gateway's estimate (unless a `usageMetadata` comes back)."""
+        if not all(isinstance(item, str) for item in request.inputs):
+            raise self._error("bad_request", "Gemini embeds text only, not token arrays", retryable=False)
+        requests = []
+        model = f"models/{request.model}"
+        for text in request.inputs:
+            item: dict[str, Any] = {"model": model, "content": {"parts": [{"text": text}]}}
+            if request.dimensions is not None:
+                item["outputDimensionality"] = request.dimensions
+            requests.append(item)
+        response = await self.client().post(
+            self._model_path(request.model, "batchEmbedContents"),
+            json={"requests": requests},
+            timeout=httpx.Timeout(timeout),
+        )
+        data = _json_or_raise(response)
+        embeddings = data.get("embeddings") if isinstance(data, dict) else None
+        if not isinstance(embeddings, list):
+            raise self._error("invalid_response", "batchEmbedContents answer without embeddings")
+        vectors = [[float(value) for value in embedding["values"]] for embedding in embeddings]
+        reported = (data.get("usageMetadata") or {}).get("promptTokenCount")
+        if isinstance(reported, int):
+            usage = Usage(prompt_tokens=reported)
+            return EmbeddingResponse(vectors=vectors, usage=usage, model=request.model)
+        estimate = sum(estimate_text_tokens(str(text)) for text in request.inputs)
+        return EmbeddingResponse(
+            vectors=vectors, usage=Usage(prompt_tokens=estimate), model=request.model, usage_estimated=True
         )
 
     async def _probe(self) -> None:
@@ -430,14 +466,49 @@ class GeminiAdapter(ProviderAdapter):
         piece.candidates = [self._candidate(candidate) for candidate in candidates]
         metadata = data.get("usageMetadata")
         if metadata is not None:
-            thoughts = int(metadata.get("thoughtsTokenCount") or 0)
-            piece.usage = Usage(
-                prompt_tokens=int(metadata.get("promptTokenCount") or 0),
-                completion_tokens=int(metadata.get("candidatesTokenCount") or 0) + thoughts,
-                cached_tokens=int(metadata.get("cachedContentTokenCount") or 0),
-                reasoning_tokens=thoughts,
-            )
+            piece.usage = self._usage(metadata)
         return piece
+
+    @staticmethod
+    def _usage(metadata: dict[str, Any]) -> Usage:
+        """`usageMetadata`: thoughts are outside candidatesTokenCount and tool-use prompt tokens
+        outside promptTokenCount, so both are added; per-modality details give the audio, image
+        (documents included) and video parts of the prompt, the cache and the answer."""
+
+        def count(name: str) -> int:
+            value = metadata.get(name)
+            return int(value) if isinstance(value, int | float) else 0
+
+        def modality(name: str, *kinds: str) -> int:
+            details = metadata.get(name)
+            if not isinstance(details, list):
+                return 0
+            return sum(
+                int(item.get("tokenCount") or 0)
+                for item in details
+                if isinstance(item, dict) and item.get("modality") in kinds
+            )
+
+        def prompt_modality(*kinds: str) -> int:
+            return modality("promptTokensDetails", *kinds) + modality("toolUsePromptTokensDetails", *kinds)
+
+        thoughts = count("thoughtsTokenCount")
+        tool_input = count("toolUsePromptTokenCount")
+        return Usage(
+            prompt_tokens=count("promptTokenCount") + tool_input,
+            completion_tokens=count("candidatesTokenCount") + thoughts,
+            cached_tokens=count("cachedContentTokenCount"),
+            reasoning_tokens=thoughts,
+            input_audio_tokens=prompt_modality("AUDIO"),
+            input_image_tokens=prompt_modality("IMAGE", "DOCUMENT"),
+            input_video_tokens=prompt_modality("VIDEO"),
+            cached_audio_tokens=modality("cacheTokensDetails", "AUDIO"),
+            cached_image_tokens=modality("cacheTokensDetails", "IMAGE", "DOCUMENT"),
+            cached_video_tokens=modality("cacheTokensDetails", "VIDEO"),
+            tool_input_tokens=tool_input,
+            output_audio_tokens=modality("candidatesTokensDetails", "AUDIO"),
+            output_image_tokens=modality("candidatesTokensDetails", "IMAGE", "DOCUMENT"),
+        )
 
     @staticmethod
     def _candidate(candidate: dict[str, Any]) -> _Candidate:

@@ -23,10 +23,13 @@ from .base import (
     FEATURE_PARALLEL_OFF,
     FEATURE_REASONING,
     FEATURE_TOOLS,
+    OPENAI_OPTIONS,
     ChatChoice,
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorKind,
     ImagePart,
     Message,
@@ -38,6 +41,7 @@ from .base import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    estimate_text_tokens,
     kind_for_status,
     looks_like_context_length,
     parse_retry_after,
@@ -92,24 +96,6 @@ _NON_CHAT_MARKERS: Final[tuple[str, ...]] = (
 )
 
 
-# OpenAI chat parameters that go upstream under their own name, unchanged.
-OPENAI_OPTIONS: Final[frozenset[str]] = frozenset(
-    {
-        "seed",
-        "n",
-        "logprobs",
-        "top_logprobs",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "metadata",
-        "service_tier",
-        "store",
-        "prompt_cache_key",
-        "safety_identifier",
-        "verbosity",
-    }
-)
 _CHAT_FEATURES: Final[frozenset[str]] = frozenset(
     {
         FEATURE_TOOLS,
@@ -137,6 +123,10 @@ class OpenAIAdapter(ProviderAdapter):
     # servers may reject the unknown option, so only OpenAI gets it.
     stream_options: ClassVar[dict[str, bool]] = {"include_usage": True, "include_obfuscation": False}
     requires_api_key: ClassVar[bool] = True
+    # /v1/embeddings: at most 2,048 inputs and 300,000 tokens a request; token arrays accepted.
+    max_batch: ClassVar[int] = 2048
+    max_batch_tokens: ClassVar[int | None] = 300_000
+    embeds_token_arrays: ClassVar[bool] = True
 
     # -- client
 
@@ -238,6 +228,26 @@ class OpenAIAdapter(ProviderAdapter):
             response_id=response_id,
             tool_calls=tool_calls,
             reasoning_parts=[ReasoningPart("".join(reasoning), protocol=self.kind)] if reasoning else [],
+        )
+
+    async def _embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
+        # No encoding_format: the SDK asks for base64 (a quarter of the bytes) and decodes it.
+        kwargs: dict[str, Any] = {"model": request.model, "input": request.inputs}
+        if request.dimensions is not None:
+            kwargs["dimensions"] = request.dimensions
+        if request.user:
+            kwargs["user"] = request.user
+        result = await self.client().embeddings.create(**kwargs, timeout=httpx2.Timeout(timeout))
+        data = sorted(result.data, key=lambda item: item.index)
+        vectors = [[float(x) for x in item.embedding] for item in data]
+        if result.usage is not None and result.usage.prompt_tokens is not None:
+            usage = Usage(prompt_tokens=int(result.usage.prompt_tokens))
+            return EmbeddingResponse(vectors=vectors, usage=usage, model=result.model)
+        estimate = sum(
+            estimate_text_tokens(item) if isinstance(item, str) else len(item) for item in request.inputs
+        )
+        return EmbeddingResponse(
+            vectors=vectors, usage=Usage(prompt_tokens=estimate), model=result.model, usage_estimated=True
         )
 
     async def _list_models(self) -> list[ModelInfo]:
@@ -381,19 +391,33 @@ class OpenAIAdapter(ProviderAdapter):
 
     @staticmethod
     def _usage(usage: Any) -> Usage:
+        """`prompt_tokens` includes the cached, cache-written, audio and image parts that
+        `prompt_tokens_details` reports; `completion_tokens` includes reasoning and audio."""
         if usage is None:
             return Usage()
         prompt_details = usage.prompt_tokens_details
         completion_details = usage.completion_tokens_details
-        cached = prompt_details.cached_tokens if prompt_details is not None else None
+
+        def detail(details: Any, name: str) -> int | None:
+            if details is None:
+                return None
+            value = getattr(details, name, None)
+            if value is None:  # a field this SDK version does not type
+                value = (getattr(details, "model_extra", None) or {}).get(name)
+            return int(value) if value is not None else None
+
+        cached = detail(prompt_details, "cached_tokens")
         if cached is None:
-            cached = (usage.model_extra or {}).get("prompt_cache_hit_tokens")
-        reasoning = completion_details.reasoning_tokens if completion_details is not None else None
+            cached = (usage.model_extra or {}).get("prompt_cache_hit_tokens")  # DeepSeek
         return Usage(
             prompt_tokens=int(usage.prompt_tokens or 0),
             completion_tokens=int(usage.completion_tokens or 0),
             cached_tokens=int(cached or 0),
-            reasoning_tokens=int(reasoning or 0),
+            reasoning_tokens=detail(completion_details, "reasoning_tokens") or 0,
+            cache_write_tokens=detail(prompt_details, "cache_write_tokens") or 0,
+            input_audio_tokens=detail(prompt_details, "audio_tokens") or 0,
+            input_image_tokens=detail(prompt_details, "image_tokens") or 0,
+            output_audio_tokens=detail(completion_details, "audio_tokens") or 0,
         )
 
     # -- errors
@@ -453,6 +477,7 @@ class DeepSeekAdapter(OpenAICompatibleAdapter):
     kind: ClassVar[str] = "deepseek"
     default_base_url: ClassVar[str | None] = "https://api.deepseek.com"
     requires_api_key: ClassVar[bool] = True
+    max_batch: ClassVar[int] = 0  # DeepSeek has no embeddings endpoint
     # No json_schema mode, no parallel_tool_calls switch, no n/seed/metadata/service_tier.
     supported_features: ClassVar[frozenset[str]] = frozenset(
         {

@@ -6,8 +6,9 @@ and be counted on its own (see `EmulatorServer.url_for`):
 
     /openai/v1/chat/completions      /openai/v1/models
     /deepseek/chat/completions       /deepseek/models        (DeepSeek's base URL has no /v1)
-    /anthropic/v1/messages           /anthropic/v1/models
+    /anthropic/v1/messages           /anthropic/v1/models     /anthropic/v1/messages/count_tokens
     /gemini/v1beta/models/{model}:generateContent | :streamGenerateContent[?alt=sse]
+    /openai/v1/embeddings            /gemini/v1beta/models/{model}:batchEmbedContents | :embedContent
     /gemini/v1beta/models
 
 Any provider name works as the prefix; the protocol is recognised from the path and headers
@@ -235,7 +236,8 @@ class Emulator:
             if request_error is not None:
                 await _send_reply(send, request_error)
                 return
-        model, model_fault = split_model(wire.model(op, body) if op.name == "chat" else "")
+        named = op.name in ("chat", "embeddings") and isinstance(body, dict)
+        model, model_fault = split_model(wire.model(op, body) if named else "")
         try:
             fault = self._fault_for(provider, headers.get(FAULT_HEADER) or model_fault)
         except FaultSpecError as exc:
@@ -277,6 +279,13 @@ class Emulator:
             return
         if op.name == "models":
             await _send_reply(send, wire.models(query))
+            return
+        if op.name == "embeddings":
+            reply = wire.embeddings(op, None if body is _INVALID_JSON else body, model)
+            await (_send_truncated(send, reply) if action in ("cut", "reset") else _send_reply(send, reply))
+            return
+        if op.name == "count_tokens":
+            await _send_reply(send, wire.count_tokens(body))
             return
         filtered = action == "content_filter"
         if not stream:

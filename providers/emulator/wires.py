@@ -28,6 +28,7 @@ from .content import (
     reasoning_tokens,
     text_answer,
 )
+from .embeddings import gemini_embeddings, openai_embeddings
 from .faults import Fault, split_model
 from .features import (
     ANTHROPIC_THINKING,
@@ -230,6 +231,10 @@ class Wire:
     def models(self, query: Mapping[str, str]) -> Reply:
         raise NotImplementedError
 
+    def count_tokens(self, body: Any) -> Reply:
+        """The protocol's token counting endpoint (Anthropic's only)."""
+        return self.not_found("token counting is not part of this protocol")
+
     def fault_error(self, fault: Fault, model: str) -> Reply:
         """The error reply for status, rate_limit, quota, context_length and (non-streamed) stream_error."""
         raise NotImplementedError
@@ -362,7 +367,12 @@ class OpenAIWire(Wire):
             return Operation("chat")
         if method == "GET" and path == "models":
             return Operation("models")
+        if method == "POST" and path == "embeddings" and self.protocol == "openai":
+            return Operation("embeddings")
         return None
+
+    def embeddings(self, op: Operation, body: Any, model: str) -> Reply:
+        return openai_embeddings(self, body, model)
 
     def _error(
         self,
@@ -1078,6 +1088,8 @@ class AnthropicWire(Wire):
     def operation(self, method: str, rest: str) -> Operation | None:
         if method == "POST" and rest == "v1/messages":
             return Operation("chat")
+        if method == "POST" and rest == "v1/messages/count_tokens":
+            return Operation("count_tokens")
         if method == "GET" and rest == "v1/models":
             return Operation("models")
         return None
@@ -1375,6 +1387,25 @@ class AnthropicWire(Wire):
             plan.reasoning_tokens = reasoning_tokens(pieces)
         return plan
 
+    def count_tokens(self, body: Any) -> Reply:
+        """`{"input_tokens": n}`: the whole input a message with this body reports (`input_tokens`
+        plus cache reads), as POST /v1/messages/count_tokens answers."""
+        if not isinstance(body, dict):
+            return self.bad_request("request body is not valid JSON")
+        for name in ("max_tokens", "stream", "metadata", "stop_sequences", "temperature"):
+            if name in body:
+                return self.bad_request(f"{name}: Extra inputs are not permitted")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return self.bad_request("model: Field required")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            return self.bad_request("messages: Field required")
+        texts = [_text_of(body.get("system"))] if body.get("system") else []
+        texts += [_text_of(m.get("content")) for m in messages] + _tools_text(self.tools(body))
+        images = sum(1 for m in messages for b in _blocks(m.get("content")) if b.get("type") == "image")
+        answer = calls_answer(texts, [], extra_prompt_tokens=images * IMAGE_TOKENS)
+        return Reply.json({"input_tokens": answer.prompt_tokens})
+
     @staticmethod
     def usage(answer: Answer, output_tokens: int, thinking_tokens: int | None = None) -> dict[str, Any]:
         usage: dict[str, Any] = {
@@ -1660,7 +1691,12 @@ class GeminiWire(Wire):
                 # calls operation() and request_error() for one request in one task.
                 _GEMINI_MODEL.set(model)
                 return Operation("chat", path_model=model, path_method=verb)
+            if verb in ("batchEmbedContents", "embedContent") and model:
+                return Operation("embeddings", path_model=model, path_method=verb)
         return None
+
+    def embeddings(self, op: Operation, body: Any, model: str) -> Reply:
+        return gemini_embeddings(self, op, body, model)
 
     def _error(self, status: int, rpc_status: str, message: str, details: list | None = None) -> Reply:
         error: dict[str, Any] = {"code": status, "message": message, "status": rpc_status}

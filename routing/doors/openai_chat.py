@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from providers.adapters.base import (
+    OPENAI_OPTIONS,
     ContentPart,
     ImagePart,
     Message,
@@ -38,40 +39,24 @@ _NOT_CARRIED: Final[dict[str, str]] = {
     "web_search_options": "web search",
     "prompt_cache_options": "prompt cache options",
 }
-_TOP_LEVEL: Final = frozenset(
-    {
-        "model",
-        "messages",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
-        "stream",
-        "stream_options",
-        "user",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "response_format",
-        "reasoning_effort",
-        "provider",
-        # options, passed on by name
-        "seed",
-        "n",
-        "logprobs",
-        "top_logprobs",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "metadata",
-        "service_tier",
-        "store",
-        "prompt_cache_key",
-        "safety_identifier",
-        "verbosity",
-    }
-)
+_TOP_LEVEL: Final = OPENAI_OPTIONS | {
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "stream",
+    "stream_options",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "provider",
+}
 _MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
     "system": frozenset({"role", "content", "name"}),
     "developer": frozenset({"role", "content", "name"}),

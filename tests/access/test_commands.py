@@ -46,7 +46,15 @@ def dev_mode(settings, tmp_path):
     return tmp_path / "dev-api-key"
 
 
-def test_dev_key_is_created_once_and_shown_on_every_start(client, dev_mode):
+@pytest.fixture
+def openai_with_key(monkeypatch):
+    from providers.models import Provider
+
+    Provider.objects.create(name="openai", kind="openai", api_key_env="OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+
+def test_dev_key_is_created_once_and_shown_on_every_start(client, dev_mode, openai_with_key):
     first = run("ensure_dev_key")
     secret = SECRET.search(first).group(0)
     assert f'curl -H "Authorization: Bearer {secret}"' in first
@@ -58,6 +66,18 @@ def test_dev_key_is_created_once_and_shown_on_every_start(client, dev_mode):
     again = run("ensure_dev_key")
     assert secret in again
     assert ApiKey.objects.filter(name="development").count() == 1
+
+
+def test_without_a_provider_key_the_example_is_one_that_works_without_one(client, dev_mode, monkeypatch):
+    from providers.models import Provider
+
+    Provider.objects.create(name="openai", kind="openai", api_key_env="OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    message = run("ensure_dev_key")
+    secret = SECRET.search(message).group(0)
+    assert f'curl -H "Authorization: Bearer {secret}" localhost:8005/api/v1/models' in message
+    assert "/api/v1/completion" not in message
+    assert "make demo" in message
 
 
 def test_dev_key_without_its_file_says_how_to_get_a_new_secret(client, dev_mode):

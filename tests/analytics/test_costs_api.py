@@ -61,27 +61,28 @@ def _costs(api, days, **params):
 def test_totals_and_every_breakdown(api, usage, days):
     body = _costs(api, days)
     assert body["group_by"] == ["provider", "model", "api_key", "day"]
+    assert body["currency"] == "USD" and "decimal strings with 8 decimal places" in body["money"]
     totals = body["totals"]
     assert totals["requests"] == 6
     assert totals["errors"] == 1 and totals["cache_hits"] == 1 and totals["failovers"] == 1
-    assert totals["cost_usd"] == pytest.approx(0.0165)
-    assert totals["cache_savings_usd"] == pytest.approx(0.002)
+    assert totals["cost_usd"] == "0.01650000"  # money: decimal strings, 8 places
+    assert totals["cache_savings_usd"] == "0.00200000"
 
     by_provider = {r["provider"]: r for r in body["breakdowns"]["provider"]}
-    assert by_provider["openai"]["cost_usd"] == pytest.approx(0.006)
+    assert by_provider["openai"]["cost_usd"] == "0.00600000"
     assert by_provider["openai"]["requests"] == 4
-    assert by_provider["anthropic"]["cost_usd"] == pytest.approx(0.0105)
+    assert by_provider["anthropic"]["cost_usd"] == "0.01050000"
     # Sorted by cost, the largest first.
     assert [r["provider"] for r in body["breakdowns"]["provider"]] == ["anthropic", "openai"]
 
     by_key = {r["api_key"]: r for r in body["breakdowns"]["api_key"]}
-    assert by_key["team-b"]["cost_usd"] == pytest.approx(0.006)
+    assert by_key["team-b"]["cost_usd"] == "0.00600000"
     assert by_key["team-b"]["api_key_id"] == usage["team"].id
     assert by_key["analyst"]["requests"] == 2
 
     by_day = body["breakdowns"]["day"]
     assert [r["day"] for r in by_day] == [days["d5"].isoformat(), days["d3"].isoformat(), days["today"].isoformat()]
-    assert [r["cost_usd"] for r in by_day] == pytest.approx([0.004, 0.0105, 0.002])
+    assert [r["cost_usd"] for r in by_day] == ["0.00400000", "0.01050000", "0.00200000"]
 
     by_model = {r["model"]: r for r in body["breakdowns"]["model"]}
     # Billed tokens: the cache hit's are not counted again.
@@ -99,22 +100,22 @@ def test_group_by_is_repeatable_or_comma_separated(api, usage, days):
 
 def test_insights_price_cache_hits_and_the_cheapest_alternative(api, usage, days):
     insights = _costs(api, days)["insights"]
-    assert insights["cache_savings_usd"] == pytest.approx(0.002)
+    assert insights["cache_savings_usd"] == "0.00200000"
     [saving] = insights["cache_savings_by_model"]
-    assert saving == {"provider": "openai", "model": "gpt-test", "cache_hits": 1, "saved_usd": pytest.approx(0.002)}
+    assert saving == {"provider": "openai", "model": "gpt-test", "cache_hits": 1, "saved_usd": "0.00200000"}
 
     alternatives = {r["model"]: r for r in insights["model_alternatives"]}
     claude = alternatives["claude-test"]
     # 1000 prompt + 500 completion tokens at gemini-test's $0.10 / $0.40 per million.
     assert claude["cheapest_alternative"] == {
-        "provider": "google", "model": "gemini-test", "cost_usd": pytest.approx(0.0003)
+        "provider": "google", "model": "gemini-test", "cost_usd": "0.00030000"
     }
-    assert claude["cost_usd"] == pytest.approx(0.0105)
-    assert claude["potential_savings_usd"] == pytest.approx(0.0102)
+    assert claude["cost_usd"] == "0.01050000"
+    assert claude["potential_savings_usd"] == "0.01020000"
     gpt = alternatives["gpt-test"]
     assert gpt["prompt_tokens"] == 3000 and gpt["completion_tokens"] == 1500
     assert gpt["cheapest_alternative"]["model"] == "gemini-test"
-    assert gpt["potential_savings_usd"] == pytest.approx(0.006 - 0.0009)
+    assert gpt["potential_savings_usd"] == "0.00510000"  # 0.006 - 0.0009, exactly
     # The largest saving first.
     assert insights["model_alternatives"][0]["model"] == "claude-test"
 

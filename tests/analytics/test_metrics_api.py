@@ -42,9 +42,9 @@ def test_totals_and_per_provider_figures_are_exact(api, crafted):
     assert totals["latency_ms"] == {"p50": 250.0, "p95": 475.0, "p99": 495.0}
     assert totals["prompt_tokens"] == 4000  # billed tokens: cache hits excluded
     assert totals["completion_tokens"] == 2000
-    assert totals["cost_usd"] == pytest.approx(0.0165)
+    assert totals["cost_usd"] == "0.01650000"  # money: decimal strings, 8 places
     # The cache hit's 1000 + 500 tokens at gpt-test's $1 / $2 per million.
-    assert totals["cache_savings_usd"] == pytest.approx(0.002)
+    assert totals["cache_savings_usd"] == "0.00200000"
 
     providers = {p["provider"]: p for p in body["providers"]}
     assert set(providers) == {"openai", "anthropic", None}
@@ -53,13 +53,13 @@ def test_totals_and_per_provider_figures_are_exact(api, crafted):
     assert openai["success_rate"] == 1.0
     assert openai["cache_hit_rate"] == 0.25
     assert openai["latency_ms"] == {"p50": 200.0, "p95": 290.0, "p99": 298.0}
-    assert openai["cost_usd"] == pytest.approx(0.006)
-    assert openai["cache_savings_usd"] == pytest.approx(0.002)
+    assert openai["cost_usd"] == "0.00600000"
+    assert openai["cache_savings_usd"] == "0.00200000"
     anthropic = providers["anthropic"]
     assert anthropic["requests"] == 2 and anthropic["errors"] == 1 and anthropic["failovers"] == 1
     assert anthropic["success_rate"] == 0.5
     assert anthropic["latency_ms"] == {"p50": 450.0, "p95": 495.0, "p99": 499.0}
-    assert anthropic["cost_usd"] == pytest.approx(0.0105)
+    assert anthropic["cost_usd"] == "0.01050000"
     assert providers[None]["errors"] == 1 and providers[None]["success_rate"] == 0.0
 
 
@@ -67,7 +67,7 @@ def test_the_default_window_is_a_day(api, crafted):
     body = api("/api/v1/metrics").json()
     assert body["window"] == "24h"
     assert body["totals"]["requests"] == 8
-    assert body["totals"]["cost_usd"] == pytest.approx(5.0165)
+    assert body["totals"]["cost_usd"] == "5.01650000"
 
 
 def test_an_empty_window_has_zeroes_and_no_rates(api, priced_catalogue):

@@ -79,12 +79,22 @@ class Command(BaseCommand):
         self._show(secret, headline=f"Development API key (from {path}):")
 
     def _show(self, secret: str, *, headline: str) -> None:
+        from providers.selectors import provider_key_status
+
         port = settings.AI_PROVIDER_PORT
+        auth = f'-H "Authorization: Bearer {secret}"'
         self.stdout.write(headline)
         self.stdout.write(f"  {secret}")
-        self.stdout.write("Try it:")
+        if any(p.configured for p in provider_key_status()):
+            self.stdout.write("Try it:")
+            self.stdout.write(
+                f"  curl {auth} -H 'Content-Type: application/json' "
+                f"localhost:{port}/api/v1/completion "
+                '-d \'{"messages":[{"role":"user","content":"Hello"}]}\''
+            )
+            return
+        # No provider can answer a completion yet: show a request that works now.
         self.stdout.write(
-            f'  curl -H "Authorization: Bearer {secret}" -H \'Content-Type: application/json\' '
-            f"localhost:{port}/api/v1/completion "
-            '-d \'{"messages":[{"role":"user","content":"Hello"}]}\''
+            "Try it (the catalogue; completions need a provider key first, or `make demo`):"
         )
+        self.stdout.write(f"  curl {auth} localhost:{port}/api/v1/models")

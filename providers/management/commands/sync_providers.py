@@ -23,3 +23,7 @@ class Command(BaseCommand):
         )
         for label in report.kept:
             self.stdout.write(f"  kept operator change: {label} (use --force to overwrite)")
+        for label in report.price_changes:
+            self.stdout.write(f"  prices changed: {label} (from {report.price_source})")
+        for label in report.unknown:
+            self.stdout.write(self.style.WARNING(f"  not priced (costs are recorded as 0): {label}"))

@@ -1,0 +1,386 @@
+"""Anthropic's wire format at /v1: POST /v1/messages (streaming included) and
+POST /v1/messages/count_tokens, so the official anthropic SDKs (and the agents built on them) work
+with only `base_url` changed, whichever provider answers.
+
+Parsing and rendering are the pure functions of `routing.doors.anthropic_messages`; this module wires
+them to admission, routing and charging, as `routing.openai_compat` does for OpenAI's protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import structlog
+from adrf.views import APIView
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from aiprovider_site.errors import ApiError
+from providers.adapters.base import ChatRequest, ProviderError
+from providers.catalogue import Catalogue, catalogue_current
+from providers.clients import provider_adapter
+from routing.apis import admit, cache_directives, charge, result_headers, stream_response, with_limit_headers
+from routing.doors.anthropic_messages import (
+    PASSED_HEADERS,
+    STREAM_ERROR_TYPES,
+    MessagesError,
+    MessagesInput,
+    MessagesStreamRenderer,
+    messages_request_parse,
+    messages_response_render,
+    messages_tokens_estimate,
+    snapshot_base,
+    stream_error_event,
+)
+from routing.openai_compat import DROP_PARAMS_HEADER, DROPPED_PARAMS_HEADER
+from routing.services import (
+    CompletionCommand,
+    _options,
+    completion_create,
+    completion_stream,
+    resolve_model_name,
+)
+from routing.state import routing_view
+
+logger = structlog.get_logger(__name__)
+
+TOKEN_COUNT_SOURCE_HEADER = "X-Token-Count-Source"
+
+
+class MessagesInputSerializer(serializers.Serializer):
+    """The documented request (validation is `routing.doors.anthropic_messages`, which refuses any
+    field it does not know)."""
+
+    model = serializers.CharField(
+        help_text="A Claude model (`claude-sonnet-4-6`, a dated snapshot such as "
+        "`claude-haiku-4-5-20251001`), any catalogue model or alias (`gpt-4o-mini`, `gemini-flash`), "
+        "or `provider/model` to pin a provider."
+    )
+    max_tokens = serializers.IntegerField(min_value=0)
+    messages = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="user and assistant turns: a string or content blocks (text, image, tool_use, tool_result, "
+        "thinking, redacted_thinking; documents and server-tool blocks reach Anthropic only).",
+    )
+    system = serializers.JSONField(required=False, help_text="A string or a list of text blocks.")
+    tools = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Client tools (`name`, `description`, `input_schema`); Anthropic's versioned tools "
+        "(`web_search_20250305`, `bash_20250124`, ...) make the request Anthropic's.",
+    )
+    tool_choice = serializers.DictField(required=False, help_text="auto, any, tool (with `name`) or none.")
+    thinking = serializers.DictField(
+        required=False, help_text="enabled (`budget_tokens`), adaptive or disabled."
+    )
+    output_config = serializers.DictField(required=False, help_text="`format` (a JSON schema) and `effort`.")
+    metadata = serializers.DictField(required=False, help_text="`user_id`.")
+    stop_sequences = serializers.ListField(child=serializers.CharField(), required=False)
+    stream = serializers.BooleanField(required=False)
+    temperature = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    top_p = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    top_k = serializers.IntegerField(required=False, min_value=0)
+    cache_control = serializers.DictField(required=False, help_text="Top-level prompt-caching mark.")
+    service_tier = serializers.CharField(required=False)
+    provider = serializers.DictField(
+        required=False,
+        help_text="Routing controls, as at /v1/chat/completions: `order`, `only`, `ignore`, "
+        "`allow_fallbacks`, `sort`.",
+    )
+
+
+class CountTokensInputSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    messages = serializers.ListField(child=serializers.DictField())
+    system = serializers.JSONField(required=False)
+    tools = serializers.ListField(child=serializers.DictField(), required=False)
+    tool_choice = serializers.DictField(required=False)
+    thinking = serializers.DictField(required=False)
+
+
+class AnthropicErrorSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="`error`")
+    error = inline_serializer(
+        "AnthropicErrorObject",
+        {
+            "type": serializers.CharField(help_text="invalid_request_error, authentication_error, ..."),
+            "message": serializers.CharField(),
+            "details": serializers.DictField(required=False, help_text="`error_code`: the gateway's code."),
+        },
+    )
+    request_id = serializers.CharField()
+
+
+_ERRORS = {status: AnthropicErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)}
+_HEADERS = [
+    OpenApiParameter(
+        "anthropic-version",
+        str,
+        OpenApiParameter.HEADER,
+        required=False,
+        description="Accepted (any version).",
+    ),
+    OpenApiParameter(
+        "anthropic-beta",
+        str,
+        OpenApiParameter.HEADER,
+        required=False,
+        description="Passed on to Anthropic; other providers ignore it.",
+    ),
+]
+
+
+def _message_id(request) -> str:
+    return f"msg_{request.request_id}"
+
+
+def _resolve_snapshot(parsed: MessagesInput, catalogue: Catalogue) -> str:
+    """The model name to route by: a dated snapshot of a catalogue model (`claude-haiku-4-5-20251001`,
+    `anthropic/claude-sonnet-4-6-latest`) routes as that model, and Anthropic still gets the snapshot."""
+    model = parsed.model
+    if catalogue.models_named(model):
+        return model
+    prefix, slash, rest = model.partition("/")
+    prefixed = bool(slash) and prefix in catalogue.providers
+    name = rest if prefixed else model
+    base = snapshot_base(name)
+    if base is None or not catalogue.models_named(base):
+        return model
+    parsed.native["snapshot"] = {"base": base, "model": name}
+    return f"{prefix}/{base}" if prefixed else base
+
+
+async def _parse(request, *, count: bool = False) -> tuple[MessagesInput, str]:
+    headers = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
+    try:
+        parsed = messages_request_parse(
+            request.data,
+            headers=headers,
+            beta=request.query_params.get("beta") == "true",
+            count=count,
+        )
+    except MessagesError as error:
+        code = error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR"
+        raise ApiError(
+            error.message,
+            error_code=code,
+            status_code=400,
+            context={"param": error.param} if error.param else {},
+        ) from None
+    return parsed, _resolve_snapshot(parsed, await catalogue_current())
+
+
+def _command(request, parsed: MessagesInput, model: str) -> CompletionCommand:
+    cache_read, cache_write = cache_directives(request)
+    return CompletionCommand(
+        request_id=request.request_id,
+        messages=parsed.messages,
+        model=model,
+        temperature=parsed.temperature,
+        max_tokens=parsed.max_tokens,
+        top_p=parsed.top_p,
+        stop=parsed.stop,
+        user=parsed.user,
+        api_key_id=getattr(request.auth, "id", None),
+        cache_read=cache_read,
+        cache_write=cache_write,
+        tools=parsed.tools,
+        tool_choice=parsed.tool_choice,
+        parallel_tool_calls=parsed.parallel_tool_calls,
+        response_format=parsed.response_format,
+        reasoning_effort=parsed.reasoning_effort,
+        options=parsed.options,
+        route=parsed.route,
+        drop_params=request.headers.get(DROP_PARAMS_HEADER, "").strip().lower() in ("1", "true", "yes"),
+        native=parsed.native,
+    )
+
+
+def _dropped_headers(dropped) -> dict[str, str]:
+    return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
+
+
+class _AnthropicApi(APIView):
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        request_id = getattr(request, "request_id", None)
+        if request_id:
+            response["request-id"] = request_id  # where the anthropic SDK reads `e.request_id`
+        return response
+
+
+class MessagesApi(_AnthropicApi):
+    """Anthropic-compatible Messages: every provider answers, in Anthropic's shapes."""
+
+    @extend_schema(
+        request=MessagesInputSerializer,
+        responses={
+            200: inline_serializer(
+                "AnthropicMessage",
+                {
+                    "id": serializers.CharField(),
+                    "type": serializers.CharField(),
+                    "role": serializers.CharField(),
+                    "model": serializers.CharField(),
+                    "content": serializers.ListField(child=serializers.DictField()),
+                    "stop_reason": serializers.CharField(),
+                    "stop_sequence": serializers.CharField(allow_null=True),
+                    "usage": serializers.DictField(),
+                },
+            ),
+            **_ERRORS,
+        },
+        parameters=[
+            *_HEADERS,
+            OpenApiParameter(
+                "beta",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="`true`: the beta Messages API.",
+            ),
+            OpenApiParameter(
+                DROP_PARAMS_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="`true`: what a provider cannot honour (Anthropic-only blocks, tools or fields) "
+                f"is left out for it instead of refused; the answer names it in {DROPPED_PARAMS_HEADER}.",
+            ),
+        ],
+        tags=["anthropic-compatible"],
+        description=(
+            "Anthropic's Messages API, answered by any provider. To Anthropic the body passes through "
+            "unchanged (`cache_control`, `thinking`, tool blocks, `metadata`, `anthropic-beta`); to the "
+            "others it is translated, and the answer translated back (stop reasons, usage with cache "
+            "reads and writes). `stream: true` answers Anthropic's event sequence. Errors come in "
+            'Anthropic\'s shape (`{"type": "error", "error": {"type", "message"}}`); unknown fields '
+            "are a 400.\n\nWith the official SDK (only the base URL changes, without `/v1`):\n\n"
+            "```python\n"
+            "import anthropic\n\n"
+            'client = anthropic.Anthropic(base_url="http://localhost:8005", api_key="<client key>")\n'
+            "message = client.messages.create(\n"
+            '    model="claude-sonnet-4-6",  # or gpt-4o-mini, google/gemini-2.5-flash, ...\n'
+            "    max_tokens=1024,\n"
+            '    messages=[{"role": "user", "content": "Hello"}],\n'
+            ")\n"
+            'with client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=[...]) as s:\n'
+            "    print(s.get_final_text())\n"
+            "```"
+        ),
+    )
+    async def post(self, request):
+        parsed, model = await _parse(request)
+        cmd = _command(request, parsed, model)
+        limit_headers = await admit(request, cmd)
+        if parsed.stream:
+            return await self._stream(request, cmd, parsed, limit_headers)
+        result = await with_limit_headers(completion_create(cmd), limit_headers)
+        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        body = messages_response_render(
+            result, message_id=_message_id(request), thinking_omitted=parsed.thinking_omitted
+        )
+        headers = {
+            **limit_headers,
+            **result_headers(result, cache_hit=result.cache_hit),
+            **_dropped_headers(result.dropped),
+        }
+        return Response(body, headers=headers)
+
+    async def _stream(self, request, cmd, parsed: MessagesInput, limit_headers):
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
+        renderer = MessagesStreamRenderer(
+            message_id=_message_id(request), model=stream.model, thinking_omitted=parsed.thinking_omitted
+        )
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                async for piece in stream.chunks():
+                    for event in renderer.chunk(piece):
+                        yield event
+            except ProviderError as error:
+                yield stream_error_event(
+                    STREAM_ERROR_TYPES.get(error.kind, "api_error"),
+                    f"The provider failed mid-stream: {error.message}",
+                    request.request_id,
+                )
+                return
+            usage = stream.usage
+            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
+            for event in renderer.finish(
+                finish_reason=stream.finish_reason, usage=usage, reasoning_parts=stream.reasoning_parts
+            ):
+                yield event
+
+        headers = {**limit_headers, **_dropped_headers(stream.dropped), "request-id": request.request_id}
+        return stream_response(stream, events(), headers)
+
+
+async def input_tokens_count(cmd: CompletionCommand) -> tuple[int, str | None]:
+    """(input tokens, the provider that counted them): Anthropic's own count when an Anthropic
+    provider serves the model (itself, not a fallback), otherwise, or when it cannot be reached, the
+    door's documented estimate (provider None)."""
+    catalogue = await catalogue_current()
+    cmd = resolve_model_name(cmd, catalogue)
+    view = await routing_view(list(catalogue.providers))
+    for provider, model, is_fallback in _options(cmd, catalogue):
+        if is_fallback:
+            break
+        adapter = provider_adapter(provider)
+        count = getattr(adapter, "count_tokens", None)
+        state = view.breakers.get(provider.name)
+        if count is None or not provider.configured or (state is not None and state.state == "open"):
+            continue
+        request = ChatRequest(
+            model=model.name,
+            messages=list(cmd.messages),
+            tools=list(cmd.tools) or None,
+            tool_choice=cmd.tool_choice,
+            reasoning_effort=cmd.reasoning_effort,
+            response_format=cmd.response_format,
+            native=cmd.native,
+        )
+        try:
+            return await count(request), provider.display_name
+        except ProviderError as error:
+            logger.info("count_tokens_failed", provider=provider.name, error_kind=error.kind)
+            break
+    return messages_tokens_estimate((cmd.native or {}).get("body") or {}), None
+
+
+class CountTokensApi(_AnthropicApi):
+    """Anthropic-compatible token counting."""
+
+    @extend_schema(
+        request=CountTokensInputSerializer,
+        responses={
+            200: inline_serializer(
+                "AnthropicTokenCount",
+                {
+                    "input_tokens": serializers.IntegerField(),
+                    "estimated": serializers.BooleanField(
+                        help_text="false: Anthropic counted; true: the gateway's estimate (about four "
+                        "characters a token, 1,600 per image or document, 4 per message)."
+                    ),
+                },
+            ),
+            **_ERRORS,
+        },
+        parameters=_HEADERS,
+        tags=["anthropic-compatible"],
+        description=(
+            "Anthropic's own count when an Anthropic provider serves the model; otherwise a documented "
+            f"estimate. `estimated` and the `{TOKEN_COUNT_SOURCE_HEADER}` header (`anthropic` or "
+            "`estimate`) say which."
+        ),
+    )
+    async def post(self, request):
+        parsed, model = await _parse(request, count=True)
+        cmd = replace(_command(request, parsed, model), max_tokens=None)
+        limit_headers = await admit(request, cmd)
+        tokens, provider = await input_tokens_count(cmd)
+        headers = {**limit_headers, TOKEN_COUNT_SOURCE_HEADER: "anthropic" if provider else "estimate"}
+        if provider:
+            headers["X-Provider"] = provider
+        return Response({"input_tokens": tokens, "estimated": provider is None}, headers=headers)

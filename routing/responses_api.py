@@ -1,0 +1,205 @@
+"""OpenAI's Responses API at POST /v1/responses (stateless), streaming included.
+
+Parsing and rendering are the pure functions of `routing.doors.openai_responses`; the request is
+the same internal request as a chat completion, so admission (keys, model lists, rate limits,
+budgets), routing and failover, translation to every provider, the response cache, usage records
+and cost are exactly those of `/v1/chat/completions`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from adrf.views import APIView
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from aiprovider_site.errors import ApiError
+from providers.adapters.base import ProviderError
+from routing.apis import admit, charge, result_headers, stream_response, with_limit_headers
+from routing.doors.openai_chat import REASONING_EFFORTS, DoorError
+from routing.doors.openai_responses import (
+    ResponseShape,
+    ResponsesInput,
+    ResponseStreamRenderer,
+    response_render,
+    responses_request_parse,
+)
+from routing.openai_compat import (
+    DROP_PARAMS_HEADER,
+    DROPPED_PARAMS_HEADER,
+    OpenAIErrorSerializer,
+    _command,
+    _dropped_headers,
+)
+from routing.services import completion_create, completion_stream
+
+
+class ResponseCreateSerializer(serializers.Serializer):
+    """The documented request (validation is `routing.doors.openai_responses.responses_request_parse`,
+    which refuses any field it does not know or does not carry)."""
+
+    model = serializers.CharField(
+        help_text="A catalogue model or alias; `provider/model` pins the request to that provider."
+    )
+    input = serializers.JSONField(
+        help_text="A string, or a list of items: messages (`user` with `input_text`/`input_image` parts, "
+        "`system`, `developer`, `assistant`), `function_call`, `function_call_output` and `reasoning` items."
+    )
+    instructions = serializers.CharField(required=False, help_text="A system message put first.")
+    tools = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Function tools (`{type: function, name, description, parameters, strict}`). Built-in "
+        "tools (web search, file search, computer use, ...) are refused with 400.",
+    )
+    tool_choice = serializers.JSONField(
+        required=False, help_text="auto, none, required, `{type: function, name}` or allowed_tools."
+    )
+    parallel_tool_calls = serializers.BooleanField(required=False)
+    text = serializers.DictField(
+        required=False,
+        help_text="`format`: text, json_object or json_schema (structured output); `verbosity`.",
+    )
+    reasoning = serializers.DictField(
+        required=False, help_text=f"`effort` ({', '.join(REASONING_EFFORTS)}), `summary`."
+    )
+    max_output_tokens = serializers.IntegerField(required=False, min_value=1)
+    temperature = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+    top_p = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    stream = serializers.BooleanField(required=False)
+    store = serializers.BooleanField(
+        required=False, help_text="Only `false`: the gateway is stateless and keeps no responses."
+    )
+    metadata = serializers.DictField(required=False, help_text="Echoed on the Response object.")
+    user = serializers.CharField(required=False)
+    safety_identifier = serializers.CharField(required=False)
+    prompt_cache_key = serializers.CharField(required=False)
+    service_tier = serializers.CharField(required=False)
+    provider = serializers.DictField(
+        required=False,
+        help_text="Routing controls, as for chat completions: `order`, `only`, `ignore`, "
+        "`allow_fallbacks`, `sort`.",
+    )
+
+
+def _parse(request) -> ResponsesInput:
+    try:
+        return responses_request_parse(request.data)
+    except DoorError as error:
+        raise ApiError(
+            error.message,
+            error_code=error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR",
+            status_code=400,
+            context={"param": error.param} if error.param else {},
+        ) from None
+
+
+def sse_event(event: dict) -> bytes:
+    """One Responses stream event: `event: <type>` and its JSON data, as OpenAI sends them."""
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+
+
+class ResponsesApi(APIView):
+    """OpenAI Responses API (stateless core), answered by any provider through the same translation
+    as chat completions."""
+
+    @extend_schema(
+        request=ResponseCreateSerializer,
+        responses={
+            200: inline_serializer(
+                "ResponseObject",
+                {
+                    "id": serializers.CharField(),
+                    "object": serializers.CharField(),
+                    "created_at": serializers.IntegerField(),
+                    "status": serializers.CharField(),
+                    "model": serializers.CharField(),
+                    "output": serializers.ListField(child=serializers.DictField()),
+                    "usage": serializers.DictField(),
+                    "provider": serializers.CharField(),
+                },
+            ),
+            400: OpenAIErrorSerializer,
+            401: OpenAIErrorSerializer,
+            402: OpenAIErrorSerializer,
+            403: OpenAIErrorSerializer,
+            404: OpenAIErrorSerializer,
+            429: OpenAIErrorSerializer,
+            503: OpenAIErrorSerializer,
+        },
+        parameters=[
+            OpenApiParameter(
+                DROP_PARAMS_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="`true`: a parameter the chosen provider cannot honour is left out instead of "
+                f"refused with 400 `unsupported_parameter`; the answer names it in {DROPPED_PARAMS_HEADER}.",
+            ),
+        ],
+        tags=["openai-compatible"],
+        description=(
+            "With `stream: true` the answer is the Responses event stream (`response.created`, "
+            "`response.output_item.added`, `response.output_text.delta`, "
+            "`response.function_call_arguments.delta`, `response.output_item.done`, "
+            "`response.completed`; a provider failure mid-stream gives `error` and `response.failed`). "
+            "`previous_response_id`, `store: true`, `conversation` and built-in tools are a 400 "
+            "`unsupported_parameter`: the gateway is stateless."
+        ),
+    )
+    async def post(self, request):
+        parsed = _parse(request)
+        cmd = _command(request, parsed.chat)
+        limit_headers = await admit(request, cmd)
+        shape = ResponseShape(parsed)
+        if parsed.chat.stream:
+            return await self._stream(request, cmd, shape, limit_headers)
+        result = await with_limit_headers(completion_create(cmd), limit_headers)
+        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        body = response_render(
+            shape,
+            model=result.model,
+            provider=result.provider,
+            content=result.content,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            tool_calls=result.tool_calls,
+            reasoning=result.reasoning,
+            refusal=result.refusal,
+        )
+        headers = {
+            **limit_headers,
+            **result_headers(result, cache_hit=result.cache_hit),
+            **_dropped_headers(result.dropped),
+        }
+        return Response(body, headers=headers)
+
+    async def _stream(self, request, cmd, shape: ResponseShape, limit_headers):
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
+        renderer = ResponseStreamRenderer(shape, model=stream.model, provider=stream.provider)
+
+        async def events() -> AsyncIterator[bytes]:
+            for event in renderer.start():
+                yield sse_event(event)
+            try:
+                async for piece in stream.chunks():
+                    for event in renderer.chunk(
+                        delta=piece.delta, reasoning=piece.reasoning, tool_call_deltas=piece.tool_call_deltas
+                    ):
+                        yield sse_event(event)
+            except ProviderError as error:
+                for event in renderer.fail(f"The provider failed mid-stream: {error.message}"):
+                    yield sse_event(event)
+                return
+            usage = stream.usage
+            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
+            for event in renderer.finish(
+                finish_reason=stream.finish_reason, usage=usage, tool_calls=stream.tool_calls
+            ):
+                yield sse_event(event)
+
+        return stream_response(stream, events(), {**limit_headers, **_dropped_headers(stream.dropped)})
