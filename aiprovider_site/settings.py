@@ -212,6 +212,9 @@ BREAKER_MIN_REQUESTS = env.int("BREAKER_MIN_REQUESTS", default=10)
 BREAKER_COOLDOWN_S = env.float("BREAKER_COOLDOWN_S", default=30.0)
 RESPONSE_CACHE_TTL_S = env.int("RESPONSE_CACHE_TTL_S", default=300)
 RESPONSE_CACHE_MAX_ENTRIES = env.int("RESPONSE_CACHE_MAX_ENTRIES", default=10_000)
+# One response cache for every client key (off: each key has its own, so no key reads another's
+# answers or learns what it asked).
+RESPONSE_CACHE_SHARED = env.bool("RESPONSE_CACHE_SHARED", default=False)
 # How long thinking signatures and reasoning behind a tool call are kept for the client's next
 # turn (see routing/replay.py); 0 keeps none.
 REPLAY_TTL_S = env.int("REPLAY_TTL_S", default=3600)

@@ -20,7 +20,15 @@ from aiprovider_site.errors import ApiError
 from providers.adapters.base import ChatRequest, ProviderError
 from providers.catalogue import Catalogue, catalogue_current
 from providers.clients import provider_adapter
-from routing.apis import admit, cache_directives, charge, result_headers, stream_response, with_limit_headers
+from routing.apis import (
+    admit,
+    cache_directives,
+    charge,
+    key_allowed_models,
+    result_headers,
+    stream_response,
+    with_limit_headers,
+)
 from routing.doors.anthropic_messages import (
     PASSED_HEADERS,
     STREAM_ERROR_TYPES,
@@ -194,6 +202,7 @@ def _command(request, parsed: MessagesInput, model: str) -> CompletionCommand:
         route=parsed.route,
         drop_params=request.headers.get(DROP_PARAMS_HEADER, "").strip().lower() in ("1", "true", "yes"),
         native=parsed.native,
+        allowed_models=key_allowed_models(request),
     )
 
 

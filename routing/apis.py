@@ -107,6 +107,11 @@ async def admit(request, cmd: CompletionCommand) -> dict[str, str]:
     return admission.headers
 
 
+def key_allowed_models(request) -> tuple[str, ...]:
+    """The client key's model allow-list, which routing applies to every candidate."""
+    return tuple(getattr(request.auth, "allowed_models", None) or ())
+
+
 def completion_command(request, data: dict, *, provider: str | None) -> CompletionCommand:
     cache_read, cache_write = cache_directives(request)
     return CompletionCommand(
@@ -122,6 +127,7 @@ def completion_command(request, data: dict, *, provider: str | None) -> Completi
         api_key_id=getattr(request.auth, "id", None),
         cache_read=cache_read,
         cache_write=cache_write,
+        allowed_models=key_allowed_models(request),
     )
 
 

@@ -49,6 +49,7 @@ from routing.services import (
     _route_order,
     _Router,
     _unknown_provider,
+    cache_namespace,
     resolve_model_name,
 )
 from routing.state import RoutingView, routing_view
@@ -376,6 +377,7 @@ def _wire_input(item: str | tuple[int, ...]) -> str | list[int]:
 
 def _cache_payload(cmd: EmbeddingCommand) -> dict[str, Any]:
     return {
+        "namespace": cache_namespace(cmd.api_key_id),
         "embeddings": {
             "model": cmd.model,
             "provider": cmd.provider,

@@ -21,6 +21,7 @@ from routing.apis import (
     admit,
     cache_directives,
     charge,
+    key_allowed_models,
     result_headers,
     stream_error_body,
     stream_response,
@@ -125,6 +126,7 @@ def _command(request, chat: ChatInput) -> CompletionCommand:
         options=chat.options,
         route=chat.route,
         drop_params=request.headers.get(DROP_PARAMS_HEADER, "").strip().lower() in ("1", "true", "yes"),
+        allowed_models=key_allowed_models(request),
     )
 
 

@@ -84,6 +84,8 @@ class CompletionCommand:
     route: RouteControls = field(default_factory=RouteControls)
     # The client's opt-in: leave out what a provider cannot honour instead of refusing.
     drop_params: bool = False
+    # The client key's model allow-list (empty: any model); it holds for fallbacks too.
+    allowed_models: tuple[str, ...] = ()
     # The request in a provider's own protocol, passed through to that protocol's adapters
     # (`ChatRequest.native`; the Anthropic door sets it).
     native: dict[str, Any] | None = None
@@ -202,6 +204,7 @@ def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[Provide
     """(provider, model, is_fallback) for the model asked for, then its fallback chain, narrowed by
     the request's provider controls."""
     route = cmd.route
+    allowed = {name.casefold() for name in cmd.allowed_models}
     for where, names in (("provider.order", route.order), ("provider.only", route.only)):
         for name in names:
             if name not in catalogue.providers:
@@ -225,6 +228,8 @@ def _options(cmd: CompletionCommand, catalogue: Catalogue) -> list[tuple[Provide
                 continue
             if (route.only and provider.name not in route.only) or provider.name in route.ignore:
                 continue
+            if allowed and not any(name.casefold() in allowed for name in entry.public_names):
+                continue  # the key may not use this model, even as a fallback
             if not route.allow_fallbacks and route.order and provider.name not in route.order:
                 continue
             if (entry.provider, entry.name) not in seen:
@@ -339,9 +344,18 @@ def _cost(option: _Option, usage: Usage) -> Decimal:
     return pricing.cost(usage, at=timezone.now())
 
 
+def cache_namespace(api_key_id: int | None) -> str:
+    if settings.RESPONSE_CACHE_SHARED or api_key_id is None:
+        return "shared"
+    return f"key:{api_key_id}"
+
+
 def _cache_payload(cmd: CompletionCommand) -> dict[str, Any]:
     """Everything that can change the answer: two requests share a cache entry only if it is equal."""
     payload: dict[str, Any] = {
+        # Each client key has its own cache unless the operator shares one (RESPONSE_CACHE_SHARED):
+        # otherwise key B could read key A's answers, or learn what A asked.
+        "namespace": cache_namespace(cmd.api_key_id),
         "messages": [[m.role, m.content] for m in cmd.messages],
         "model": cmd.model,
         "temperature": cmd.temperature,
