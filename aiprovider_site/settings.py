@@ -245,13 +245,15 @@ BENCHMARK_NOOP_VIEW = env.bool("BENCHMARK_NOOP_VIEW", default=False)
 # --- API ------------------------------------------------------------------------------------------
 # Images travel inline (base64 data URLs) and agents send long contexts: 20 MiB by default.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+# Deepest JSON nesting a request body may have (tool schemas nest; nothing needs more).
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "aiprovider_site.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["aiprovider_site.parsers.StrictJSONParser"],
     # Sync on purpose: adrf runs authentication and permissions in a thread, and plain DRF views
     # (the API docs) cannot run async ones. A staff session counts only where a view allows it
     # (access.permissions.HasAnalyticsScope); every other endpoint needs a client key.
