@@ -36,7 +36,11 @@ def staff(client, django_user_model):
 
 
 def version() -> int:
-    return int(asyncio.run(shared_state().get(VERSION_KEY)) or 0)
+    async def read() -> str | None:
+        # Inside the loop: with Redis, the shared state belongs to the running event loop.
+        return await shared_state().get(VERSION_KEY)
+
+    return int(asyncio.run(read()) or 0)
 
 
 def cell(html: str, provider: str, figure: str) -> str:
