@@ -3,7 +3,8 @@
 from typing import Any
 
 import structlog
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -198,6 +199,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     request_id = getattr(request, "request_id", None)
     headers: dict[str, str] = {}
+    if isinstance(exc, RequestDataTooBig):
+        exc = ApiError("Request body is too large.", error_code="PAYLOAD_TOO_LARGE", status_code=413)
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many query or form fields, and the like: the request's fault, never a 500.
+        exc = ApiError(
+            "The request is malformed or too large (for example more than "
+            f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} query parameters).",
+            error_code="BAD_REQUEST",
+            status_code=400,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -130,7 +130,7 @@ class ApiErrorEnvelopeMiddleware(_SyncAndAsync):
     def process_exception(self, request: HttpRequest, exception: Exception):
         if not is_api_path(request.path):
             return None
-        from django.core.exceptions import RequestDataTooBig
+        from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
         from django.http import Http404
 
         if isinstance(exception, Http404):
@@ -140,6 +140,8 @@ class ApiErrorEnvelopeMiddleware(_SyncAndAsync):
             )
         if isinstance(exception, RequestDataTooBig):
             return error_response(request, message="Request body is too large.", status_code=413)
+        if isinstance(exception, SuspiciousOperation):
+            return error_response(request, message="The request is malformed or too large.", status_code=400)
         logger.exception("unhandled_exception", error_type=type(exception).__name__, path=request.path)
         return error_response(request, message="Internal server error.", status_code=500)
 

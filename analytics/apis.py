@@ -83,14 +83,24 @@ class MetricsApi(APIView):
         )
 
 
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+
+
 def _date_param(request, name: str, default: date) -> date:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise _invalid(f"Invalid {name!r} date {raw!r}: use YYYY-MM-DD.", **{name: raw}) from None
+    # Far dates are no use for usage data and would overflow the range arithmetic.
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise _invalid(
+            f"Invalid {name!r} date {raw!r}: use a date from {EARLIEST_DATE} to {LATEST_DATE}.", **{name: raw}
+        )
+    return value
 
 
 def _group_by(request) -> list[str]:
