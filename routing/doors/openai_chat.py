@@ -194,6 +194,22 @@ def _text_parts(content: Any, param: str, *, allow_refusal: bool = False) -> str
     return "".join(texts)
 
 
+def image_part(url: Any, detail: Any, *, url_param: str, detail_param: str) -> ImagePart:
+    """An image reference as the OpenAI protocols send it: an http(s) URL or a base64 data URL."""
+    url = _string(url, url_param, max_length=50_000_000, allow_empty=False)
+    if not url.startswith(("https://", "http://", "data:image/")) or (
+        url.startswith("data:") and ";base64," not in url[:100]
+    ):
+        raise DoorError(
+            f"{url_param} must be an https:// URL or a data:image/...;base64, URL",
+            param=url_param,
+            code="invalid_image_url",
+        )
+    if detail is not None and detail not in ("auto", "low", "high", "original"):
+        raise DoorError(f"{detail_param} must be auto, low, high or original", param=detail_param)
+    return ImagePart(url=url, detail=detail)
+
+
 def _user_parts(content: Any, param: str) -> tuple[str, tuple[ContentPart, ...]]:
     if isinstance(content, str):
         return content, ()
@@ -216,24 +232,14 @@ def _user_parts(content: Any, param: str) -> tuple[str, tuple[ContentPart, ...]]
             if not isinstance(image, dict):
                 raise DoorError(f"{where}.image_url must be an object with a url", param=f"{where}.image_url")
             _check_keys(image, {"url", "detail"}, f"{where}.image_url")
-            url = _string(
-                image.get("url"), f"{where}.image_url.url", max_length=50_000_000, allow_empty=False
+            parts.append(
+                image_part(
+                    image.get("url"),
+                    image.get("detail"),
+                    url_param=f"{where}.image_url.url",
+                    detail_param=f"{where}.image_url.detail",
+                )
             )
-            if not url.startswith(("https://", "http://", "data:image/")) or (
-                url.startswith("data:") and ";base64," not in url[:100]
-            ):
-                raise DoorError(
-                    f"{where}.image_url.url must be an https:// URL or a data:image/...;base64, URL",
-                    param=f"{where}.image_url.url",
-                    code="invalid_image_url",
-                )
-            detail = image.get("detail")
-            if detail is not None and detail not in ("auto", "low", "high", "original"):
-                raise DoorError(
-                    f"{where}.image_url.detail must be auto, low, high or original",
-                    param=f"{where}.image_url.detail",
-                )
-            parts.append(ImagePart(url=url, detail=detail))
         else:
             raise DoorError(
                 f"{where}.type {kind!r} is not supported (text and image_url parts are)",

@@ -41,6 +41,7 @@ from routing.doors.openai_chat import (
     _number,
     _route,
     _string,
+    image_part,
 )
 
 REASONING_SUMMARIES: Final = ("auto", "concise", "detailed")
@@ -211,23 +212,14 @@ def _user_content(content: Any, param: str) -> tuple[str, tuple[ContentPart, ...
                 raise _unsupported(
                     f"{where}.file_id: uploaded files are not supported; send image_url", f"{where}.file_id"
                 )
-            url = _string(
-                part.get("image_url"), f"{where}.image_url", max_length=50_000_000, allow_empty=False
+            parts.append(
+                image_part(
+                    part.get("image_url"),
+                    part.get("detail"),
+                    url_param=f"{where}.image_url",
+                    detail_param=f"{where}.detail",
+                )
             )
-            if not url.startswith(("https://", "http://", "data:image/")) or (
-                url.startswith("data:") and ";base64," not in url[:100]
-            ):
-                raise DoorError(
-                    f"{where}.image_url must be an https:// URL or a data:image/...;base64, URL",
-                    param=f"{where}.image_url",
-                    code="invalid_image_url",
-                )
-            detail = part.get("detail")
-            if detail is not None and detail not in ("auto", "low", "high", "original"):
-                raise DoorError(
-                    f"{where}.detail must be auto, low, high or original", param=f"{where}.detail"
-                )
-            parts.append(ImagePart(url=url, detail=detail))
         elif kind in ("input_file", "input_audio"):
             raise _unsupported(
                 f"{where}.type {kind!r}: file and audio inputs are not supported", f"{where}.type"
