@@ -30,7 +30,23 @@ ROLES = ("system", "developer", "user", "assistant")
 DEFAULT_MODEL = "gpt-3.5-turbo"
 
 
-class MessageSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare: a field the API does not carry is a 400, never ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: ["Unknown field: this API does not carry it (see /v1 for the full protocol)."]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class MessageSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = serializers.CharField(allow_blank=False, trim_whitespace=False)
 
@@ -46,7 +62,7 @@ class StopField(serializers.ListField):
         return super().to_internal_value(data)
 
 
-class CompletionInputSerializer(serializers.Serializer):
+class CompletionInputSerializer(StrictSerializer):
     messages = MessageSerializer(many=True, allow_empty=False, max_length=1000)
     model = serializers.CharField(default=DEFAULT_MODEL, max_length=200)
     temperature = serializers.FloatField(default=0.7, min_value=0.0, max_value=2.0)

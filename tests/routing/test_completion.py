@@ -198,3 +198,18 @@ async def test_a_short_retry_after_is_not_waited_for_when_another_provider_can_a
     assert response.json()["provider"] != "openai (emulator)"
     assert gateway.calls("openai") == 1
     assert response.json()["response_time_ms"] < 1500
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"messages": [{"role": "user", "content": "hi", "name": "ann"}]}, "messages.0.name"),
+    ],
+)
+async def test_a_field_the_native_api_does_not_carry_is_a_400_not_ignored(gateway, body, field):
+    response = await gateway.complete(body)
+    assert response.status_code == 400
+    assert field in response.json()["context"]["fields"]
+    assert sum(gateway.calls(p) for p in ("openai", "anthropic", "google", "deepseek")) == 0
