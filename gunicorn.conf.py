@@ -11,7 +11,8 @@ from pathlib import Path
 
 bind = f"{os.environ.get('AI_PROVIDER_HOST', '0.0.0.0')}:{os.environ.get('AI_PROVIDER_PORT', '8005')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker with a bound on request headers (HTTP_MAX_HEADER_BYTES, aiprovider_site/http_server.py).
+worker_class = "aiprovider_site.http_server.GatewayUvicornWorker"
 
 # A request may stream for up to the routing deadline (ROUTING_DEADLINE_S, 120 s by default): a
 # worker that is asked to stop finishes its streams first, and is only killed after that.

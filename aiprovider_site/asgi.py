@@ -5,6 +5,9 @@ carry a session cookie) goes through the full `MIDDLEWARE`. API calls with no se
 through `API_MIDDLEWARE`, a short all-async stack: sessions, CSRF, messages and the like do nothing
 for a bearer-key client, and each of Django's sync middlewares costs a thread hop per request.
 
+Request bodies are measured on the way in (see aiprovider_site/request_body.py): Django would read
+an oversized body whole before any middleware could refuse it, and take a chunked one for empty.
+
 Django's handler has no lifespan support, so a small wrapper answers the lifespan protocol and
 closes the provider clients of this worker's event loop on shutdown.
 """
@@ -18,6 +21,8 @@ from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiprovider_site.settings")
 django.setup(set_prefix=False)
+
+from aiprovider_site.request_body import body_limited  # noqa: E402  (needs the settings above)
 
 
 class ApiASGIHandler(ASGIHandler):
@@ -72,10 +77,19 @@ def _is_api_call(scope) -> bool:
     return True
 
 
+async def _route(scope, receive, send):
+    handler = api_application if _is_api_call(scope) else django_application
+    return await handler(scope, receive, send)
+
+
+# Bodies are measured before Django reads them (aiprovider_site/request_body.py): a declared length
+# above API_MAX_BODY_BYTES is refused unread, a chunked body is read up to the limit and no further.
+_http_application = body_limited(_route)
+
+
 async def application(scope, receive, send):
     if scope["type"] == "http":
-        handler = api_application if _is_api_call(scope) else django_application
-        return await handler(scope, receive, send)
+        return await _http_application(scope, receive, send)
     if scope["type"] != "lifespan":
         return await django_application(scope, receive, send)
     while True:

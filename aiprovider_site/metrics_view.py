@@ -1,8 +1,11 @@
 """`GET /metrics`: the Prometheus exposition. Lives in the project package because the gauges read at
 scrape time (circuit breakers) belong to routing, which analytics must not import.
 
-Outside /api/, so no client key applies: it is open unless METRICS_BEARER_TOKEN is set, and then
-needs `Authorization: Bearer <token>` (401 in the error envelope otherwise).
+Outside /api/, so no client key applies. With METRICS_BEARER_TOKEN set it needs
+`Authorization: Bearer <token>` (401 in the error envelope otherwise). Without one it is open in
+development mode, or in production when METRICS_PUBLIC is true (a network that only the scraper
+reaches); otherwise production answers 403 saying which of the two to set: what the service's
+counters reveal (models, providers, traffic, failures) is not for anyone who finds the URL.
 """
 
 from __future__ import annotations
@@ -29,12 +32,29 @@ logger = structlog.get_logger(__name__)
 UP_STATUSES = frozenset({"healthy", "degraded"})
 
 
-def _authorized(request) -> bool:
+def _refusal(request):
+    """None when the scrape may proceed, else the error answer."""
     token = settings.METRICS_BEARER_TOKEN
     if not token:
-        return True
+        if settings.DEVELOPMENT_MODE or settings.METRICS_PUBLIC:
+            return None
+        return error_response(
+            request,
+            message=(
+                "GET /metrics is closed in production: set METRICS_BEARER_TOKEN (and send it as a "
+                "Bearer token) or METRICS_PUBLIC=true."
+            ),
+            status_code=403, error_code="METRICS_CLOSED",
+        )
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+    if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
+        return None
+    response = error_response(
+        request, message="A valid metrics bearer token is required.", status_code=401,
+        error_code="AUTHENTICATION_FAILED", context={"reason": "invalid"},
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def _scrape_time_families() -> list:
@@ -68,12 +88,8 @@ async def _scrape_time_families() -> list:
 
 @require_GET
 async def metrics_view(request):
-    if not _authorized(request):
-        response = error_response(
-            request, message="A valid metrics bearer token is required.", status_code=401,
-            error_code="AUTHENTICATION_FAILED", context={"reason": "invalid"},
-        )
-        response["WWW-Authenticate"] = "Bearer"
-        return response
+    refusal = _refusal(request)
+    if refusal is not None:
+        return refusal
     body = metrics_exposition(await _scrape_time_families())
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

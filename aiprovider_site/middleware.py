@@ -16,12 +16,12 @@ logger = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept only when it is short and plain, so it cannot inject into logs or headers.
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def request_id_from(request: HttpRequest) -> str:
     supplied = request.headers.get(REQUEST_ID_HEADER)
-    if supplied and _VALID_REQUEST_ID.match(supplied):
+    if supplied and VALID_REQUEST_ID.match(supplied):
         return supplied
     return uuid.uuid4().hex
 

@@ -257,6 +257,9 @@ REST_FRAMEWORK = {
     # Sync on purpose: adrf runs authentication and permissions in a thread, and plain DRF views
     # (the API docs) cannot run async ones. A staff session counts only where a view allows it
     # (access.permissions.HasAnalyticsScope); every other endpoint needs a client key.
+# Largest request head (request line and headers) the HTTP server reads; larger is a 431
+# (aiprovider_site/http_server.py). Browsers send a few KiB, cookies included.
+HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "access.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -290,6 +293,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_UI_SETTINGS": {
         "theme": {
+# --- Admin login throttling (aiprovider_site/admin_login.py) --------------------------------------
+# Failed admin logins per username, and per client address, within ADMIN_LOGIN_LOCKOUT_S seconds of
+# the first; past them every login for it is refused, the right password included, until then.
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
+ADMIN_LOGIN_ADDRESS_MAX_FAILURES = env.int("ADMIN_LOGIN_ADDRESS_MAX_FAILURES", default=20)
+ADMIN_LOGIN_LOCKOUT_S = env.int("ADMIN_LOGIN_LOCKOUT_S", default=900)
+
             "typography": {
                 "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
                 "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"},
@@ -306,7 +316,8 @@ LANGFUSE_PUBLIC_KEY = env.str("LANGFUSE_PUBLIC_KEY", default="")
 LANGFUSE_SECRET_KEY = env.str("LANGFUSE_SECRET_KEY", default="")
 # Seconds one export to Langfuse may take (in the background: never on a request's path).
 LANGFUSE_TIMEOUT_S = env.int("LANGFUSE_TIMEOUT_S", default=5)
-# GET /metrics (Prometheus) is open when empty; otherwise it needs `Authorization: Bearer <token>`.
+# GET /metrics (Prometheus): with a token it needs `Authorization: Bearer <token>`; without one it
+# is open in development mode, and in production only when METRICS_PUBLIC is true (else a 403).
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 # PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself): set under gunicorn with several
 # workers, to a directory emptied at every start; see analytics/metrics.py.
@@ -324,6 +335,7 @@ STORAGES = {
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 }
 # Without collectstatic (make run in production mode) whitenoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = True

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from aiprovider_site.admin_login import ThrottledAdminAuthenticationForm
 from aiprovider_site.docs import RedocDocsView, SwaggerDocsView
 from aiprovider_site.metrics_view import metrics_view
 from aiprovider_site.views import HealthApi, StatusApi, noop_view
@@ -11,6 +12,9 @@ from routing import urls as routing_urls
 
 # The API's documentation holds no secret and must open in a browser: no key, no session needed.
 PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
+
+# Failed admin logins lock the username and the address out for a while (aiprovider_site/admin_login.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),

@@ -27,6 +27,7 @@ def served(tmp_path):
         AI_PROVIDER_PORT=str(port),
         WEB_CONCURRENCY="2",
         LOG_LEVEL="INFO",
+        METRICS_BEARER_TOKEN="scrape-token",  # production: /metrics is closed without one
     )
     key = prepare_database(env)
     log = (tmp_path / "gunicorn.log").open("w+")
@@ -92,5 +93,5 @@ def test_two_workers_each_answer_completions(served):
         if completion_pids(log) >= workers:
             break
     assert completion_pids(log) == workers, f"{answered} completions, all answered by one worker"
-    metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    metrics = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape-token"}, timeout=10).text
     assert "aiprovider_requests_total" in metrics

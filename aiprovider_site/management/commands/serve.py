@@ -202,8 +202,11 @@ class Command(BaseCommand):
     def _serve(self, sock: socket.socket) -> None:
         import uvicorn
 
+        from aiprovider_site.http_server import HTTP_PROTOCOL
+
         config = uvicorn.Config(
             "aiprovider_site.asgi:application",
+            http=HTTP_PROTOCOL,  # headers bounded by HTTP_MAX_HEADER_BYTES, as under gunicorn
             log_level="warning",
             access_log=False,
             lifespan="on",
