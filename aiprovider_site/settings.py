@@ -210,6 +210,16 @@ ROUTING_STATE_REFRESH_S = env.float("ROUTING_STATE_REFRESH_S", default=1.0)
 BREAKER_FAILURE_RATIO = env.float("BREAKER_FAILURE_RATIO", default=0.5)
 BREAKER_MIN_REQUESTS = env.int("BREAKER_MIN_REQUESTS", default=10)
 BREAKER_COOLDOWN_S = env.float("BREAKER_COOLDOWN_S", default=30.0)
+# Hangs (routing.deadlines, routing.hedging). A stream's first chunk must come within the first-byte
+# timeout and each later one within the idle timeout. A call with no first byte (or, non-streamed, no
+# answer) after ROUTING_STALL_AFTER_S has stalled; BREAKER_STALLED_CALLS stalls at one provider with
+# no answer in between open its circuit. ROUTING_HEDGE_AFTER_S > 0 also races every non-streamed call
+# slower than that with the next candidate (0: only once the stalled call's circuit opened).
+ROUTING_FIRST_BYTE_TIMEOUT_S = env.float("ROUTING_FIRST_BYTE_TIMEOUT_S", default=15.0)
+ROUTING_STREAM_IDLE_TIMEOUT_S = env.float("ROUTING_STREAM_IDLE_TIMEOUT_S", default=30.0)
+ROUTING_STALL_AFTER_S = env.float("ROUTING_STALL_AFTER_S", default=3.0)
+ROUTING_HEDGE_AFTER_S = env.float("ROUTING_HEDGE_AFTER_S", default=0.0)
+BREAKER_STALLED_CALLS = env.int("BREAKER_STALLED_CALLS", default=5)
 RESPONSE_CACHE_TTL_S = env.int("RESPONSE_CACHE_TTL_S", default=300)
 RESPONSE_CACHE_MAX_ENTRIES = env.int("RESPONSE_CACHE_MAX_ENTRIES", default=10_000)
 # One response cache for every client key (off: each key has its own, so no key reads another's
@@ -247,6 +257,9 @@ BENCHMARK_NOOP_VIEW = env.bool("BENCHMARK_NOOP_VIEW", default=False)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 # Deepest JSON nesting a request body may have (tool schemas nest; nothing needs more).
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
+# Largest request head (request line and headers) the HTTP server reads; larger is a 431
+# (aiprovider_site/http_server.py). Browsers send a few KiB, cookies included.
+HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
@@ -257,9 +270,6 @@ REST_FRAMEWORK = {
     # Sync on purpose: adrf runs authentication and permissions in a thread, and plain DRF views
     # (the API docs) cannot run async ones. A staff session counts only where a view allows it
     # (access.permissions.HasAnalyticsScope); every other endpoint needs a client key.
-# Largest request head (request line and headers) the HTTP server reads; larger is a 431
-# (aiprovider_site/http_server.py). Browsers send a few KiB, cookies included.
-HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "access.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -273,9 +283,22 @@ HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
 # ACCESS_KEY_VERSION_CHECK_S through a version counter in Redis; this TTL bounds staleness where that
 # path is missing (several processes without Redis, an UPDATE that bypasses the model's signals).
 ACCESS_KEY_CACHE_TTL_S = env.int("ACCESS_KEY_CACHE_TTL_S", default=5)
+# While the database is unreachable, a key whose cached answer expired is still served from it for
+# this many seconds more (stale-while-error); a key with nothing cached gets a 503.
+ACCESS_KEY_STALE_S = env.int("ACCESS_KEY_STALE_S", default=300)
+# How long a request's budget hold lives when it is never settled (a worker died mid-request);
+# longer than any request, streams included.
+ACCESS_RESERVATION_TTL_S = env.int("ACCESS_RESERVATION_TTL_S", default=900)
 ACCESS_KEY_VERSION_CHECK_S = 1.0
 # A key's last_used_at is written at most this often.
 ACCESS_LAST_USED_INTERVAL_S = 60
+
+# --- Admin login throttling (aiprovider_site/admin_login.py) --------------------------------------
+# Failed admin logins per username, and per client address, within ADMIN_LOGIN_LOCKOUT_S seconds of
+# the first; past them every login for it is refused, the right password included, until then.
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
+ADMIN_LOGIN_ADDRESS_MAX_FAILURES = env.int("ADMIN_LOGIN_ADDRESS_MAX_FAILURES", default=20)
+ADMIN_LOGIN_LOCKOUT_S = env.int("ADMIN_LOGIN_LOCKOUT_S", default=900)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI Provider Service",
@@ -293,13 +316,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_UI_SETTINGS": {
         "theme": {
-# --- Admin login throttling (aiprovider_site/admin_login.py) --------------------------------------
-# Failed admin logins per username, and per client address, within ADMIN_LOGIN_LOCKOUT_S seconds of
-# the first; past them every login for it is refused, the right password included, until then.
-ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
-ADMIN_LOGIN_ADDRESS_MAX_FAILURES = env.int("ADMIN_LOGIN_ADDRESS_MAX_FAILURES", default=20)
-ADMIN_LOGIN_LOCKOUT_S = env.int("ADMIN_LOGIN_LOCKOUT_S", default=900)
-
             "typography": {
                 "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
                 "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"},
@@ -319,6 +335,7 @@ LANGFUSE_TIMEOUT_S = env.int("LANGFUSE_TIMEOUT_S", default=5)
 # GET /metrics (Prometheus): with a token it needs `Authorization: Bearer <token>`; without one it
 # is open in development mode, and in production only when METRICS_PUBLIC is true (else a 403).
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 # PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself): set under gunicorn with several
 # workers, to a directory emptied at every start; see analytics/metrics.py.
 
@@ -335,7 +352,6 @@ STORAGES = {
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
-METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 }
 # Without collectstatic (make run in production mode) whitenoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = True

@@ -23,7 +23,6 @@ from providers.clients import provider_adapter
 from routing.apis import (
     admit,
     cache_directives,
-    charge,
     key_allowed_models,
     result_headers,
     stream_response,
@@ -282,11 +281,10 @@ class MessagesApi(_AnthropicApi):
     async def post(self, request):
         parsed, model = await _parse(request)
         cmd = _command(request, parsed, model)
-        limit_headers = await admit(request, cmd)
+        cmd, limit_headers = await admit(request, cmd)
         if parsed.stream:
             return await self._stream(request, cmd, parsed, limit_headers)
-        result = await with_limit_headers(completion_create(cmd), limit_headers)
-        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
         body = messages_response_render(
             result, message_id=_message_id(request), thinking_omitted=parsed.thinking_omitted
         )
@@ -298,7 +296,7 @@ class MessagesApi(_AnthropicApi):
         return Response(body, headers=headers)
 
     async def _stream(self, request, cmd, parsed: MessagesInput, limit_headers):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
         renderer = MessagesStreamRenderer(
             message_id=_message_id(request), model=stream.model, thinking_omitted=parsed.thinking_omitted
         )
@@ -316,7 +314,6 @@ class MessagesApi(_AnthropicApi):
                 )
                 return
             usage = stream.usage
-            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
             for event in renderer.finish(
                 finish_reason=stream.finish_reason, usage=usage, reasoning_parts=stream.reasoning_parts
             ):
@@ -387,7 +384,7 @@ class CountTokensApi(_AnthropicApi):
     async def post(self, request):
         parsed, model = await _parse(request, count=True)
         cmd = replace(_command(request, parsed, model), max_tokens=None)
-        limit_headers = await admit(request, cmd)
+        _, limit_headers = await admit(request, cmd, reserve=False)
         tokens, provider = await input_tokens_count(cmd)
         headers = {**limit_headers, TOKEN_COUNT_SOURCE_HEADER: "anthropic" if provider else "estimate"}
         if provider:

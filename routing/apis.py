@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
 
 from adrf.views import APIView
 from django.http import StreamingHttpResponse
@@ -13,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from access.limits import access_admit, access_charge
+from access.limits import Reservation, access_admit, access_settle
 from aiprovider_site.errors import ApiError, error_body
 from providers.adapters.base import Message, ProviderError
 from providers.catalogue import catalogue_current
@@ -22,7 +24,9 @@ from routing.services import (
     CompletionResult,
     CompletionStream,
     completion_create,
+    completion_reservation,
     completion_stream,
+    prompt_tokens_estimate,
 )
 from routing.state import routing_view
 
@@ -102,25 +106,30 @@ class ErrorSerializer(serializers.Serializer):
     context = serializers.DictField()
 
 
-def estimate_prompt_tokens(messages) -> int:
-    """A cheap pre-call estimate for the tokens-per-minute check (about four characters a token)."""
-    return sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
-
-
 def cache_directives(request) -> tuple[bool, bool]:
     directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
     return "no-cache" not in directives, "no-store" not in directives
 
 
-async def admit(request, cmd: CompletionCommand) -> dict[str, str]:
-    """Per-key model list, budget and rate limits; returns the rate-limit headers to send."""
+async def admit(
+    request, cmd: CompletionCommand, *, reserve: bool = True
+) -> tuple[CompletionCommand, dict[str, str]]:
+    """Per-key model list, budget and rate limits. Returns the command carrying its reservation
+    (the worst case held against the key's budget and tokens per minute until routing records the
+    request) and the rate-limit headers to send. `reserve=False` for calls that use no tokens."""
     catalogue = await catalogue_current()
+    key = request.auth
+    reserve_tokens, reserve_cost = 0, Decimal(0)
+    if reserve and (key.tpm_limit is not None or key.monthly_budget_usd is not None):
+        reserve_tokens, reserve_cost = await completion_reservation(cmd)
     admission = await access_admit(
-        key=request.auth,
+        key=key,
         model_names=catalogue.public_names_of(cmd.model),
-        estimated_tokens=estimate_prompt_tokens(cmd.messages),
+        estimated_tokens=prompt_tokens_estimate(cmd.messages, cmd.tools),
+        reserve_tokens=reserve_tokens,
+        reserve_cost_usd=reserve_cost,
     )
-    return admission.headers
+    return replace(cmd, reservation=admission.reservation if reserve else None), admission.headers
 
 
 def key_allowed_models(request) -> tuple[str, ...]:
@@ -180,18 +189,17 @@ def stream_error_body(request, error: ProviderError) -> dict:
     )
 
 
-async def with_limit_headers(call, limit_headers: dict[str, str]):
-    """Await a routing call; an error it raises still carries the key's rate-limit headers."""
+async def with_limit_headers(call, limit_headers: dict[str, str], reservation: Reservation | None = None):
+    """Await a routing call; an error it raises still carries the key's rate-limit headers, and
+    frees the request's reservation if routing ended before recording it (settling is idempotent)."""
     try:
         return await call
-    except ApiError as error:
-        error.headers = {**limit_headers, **error.headers}
+    except BaseException as error:
+        if reservation is not None:
+            await access_settle(reservation, tokens=0, cost_usd=Decimal(0))
+        if isinstance(error, ApiError):
+            error.headers = {**limit_headers, **error.headers}
         raise
-
-
-async def charge(request, *, tokens: int, cost) -> None:
-    if request.auth is not None:
-        await access_charge(key=request.auth, tokens=tokens, cost_usd=cost)
 
 
 class CompletionApi(APIView):
@@ -233,11 +241,10 @@ class CompletionApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         cmd = completion_command(request, data, provider=provider_name)
-        limit_headers = await admit(request, cmd)
+        cmd, limit_headers = await admit(request, cmd)
         if data["stream"]:
             return await self.stream(request, cmd, limit_headers)
-        result = await with_limit_headers(completion_create(cmd), limit_headers)
-        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
         body = {
             "content": result.content,
             "model": result.model,
@@ -258,7 +265,7 @@ class CompletionApi(APIView):
         return Response(body, headers={**limit_headers, **result_headers(result, cache_hit=result.cache_hit)})
 
     async def stream(self, request, cmd: CompletionCommand, limit_headers):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -269,7 +276,6 @@ class CompletionApi(APIView):
                 yield sse(stream_error_body(request, error), event="error")
                 return
             usage = stream.usage
-            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
             yield sse(
                 {
                     "done": True,

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 
+from access.limits import Reservation
 from aiprovider_site.errors import ApiError
 from analytics.metrics import request_finished, request_started
 from providers.adapters.base import (
@@ -38,6 +39,7 @@ from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_
 from providers.clients import provider_adapter
 from routing import breaker
 from routing.cache import cache_key, response_cache_get, response_cache_set
+from routing.deadlines import answer_within
 from routing.doors.openai_chat import RouteControls
 from routing.selection import Candidate, rank_candidates, strategy_for
 from routing.services import (
@@ -81,6 +83,8 @@ class EmbeddingCommand:
     cache_write: bool = True
     route: RouteControls = field(default_factory=RouteControls)
     drop_params: bool = False  # never: a vector without its dimensions is another vector
+    # What admission reserved for this request; settled with the real amounts when it is recorded.
+    reservation: Reservation | None = field(default=None, compare=False, repr=False)
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -129,6 +133,19 @@ def _not_an_embedding_model(cmd: EmbeddingCommand, catalogue: Catalogue) -> ApiE
         status_code=404,
         context={"model": cmd.model, "available_models": known},
     )
+
+
+async def embedding_reservation(cmd: EmbeddingCommand) -> tuple[int, Decimal]:
+    """The request's worst case for admission: its estimated tokens on the dearest candidate."""
+    catalogue = await catalogue_current()
+    tokens = sum(cmd.token_estimates())
+    try:
+        options = embedding_candidates(cmd, catalogue)
+    except ApiError:
+        return tokens, Decimal(0)
+    usage = Usage(prompt_tokens=tokens)
+    cost = max((_cost(_Option(None, p, m), usage) for p, m, _ in options), default=Decimal(0))  # type: ignore[arg-type]
+    return tokens, cost
 
 
 def embedding_candidates(
@@ -335,8 +352,14 @@ async def _run_option(
             while True:
                 started = time.monotonic()
                 try:
-                    response: EmbeddingResponse = await adapter.embed(
-                        request, timeout=router.timeout_for(option)
+                    # A hang gives up once its provider's circuit opens (routing.deadlines): the
+                    # batch moves to the next candidate instead of waiting out the provider timeout.
+                    response: EmbeddingResponse = await answer_within(
+                        adapter.embed(request, timeout=router.timeout_for(option)),
+                        provider=option.provider.name,
+                        state=state,
+                        timeout_s=None,
+                        waiting_for="embeddings",
                     )
                 except ProviderError as error:
                     router.failure(option, error, started)

@@ -4,6 +4,8 @@ records and cost as chat. Parsing and rendering: `routing.doors.openai_embedding
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from adrf.views import APIView
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -12,7 +14,7 @@ from rest_framework.response import Response
 from access.limits import access_admit
 from aiprovider_site.errors import ApiError
 from providers.catalogue import catalogue_current
-from routing.apis import cache_directives, charge, result_headers, with_limit_headers
+from routing.apis import cache_directives, result_headers, with_limit_headers
 from routing.doors.openai_chat import DoorError
 from routing.doors.openai_embeddings import (
     ENCODINGS,
@@ -20,7 +22,7 @@ from routing.doors.openai_embeddings import (
     embeddings_render,
     embeddings_request_parse,
 )
-from routing.embeddings import EmbeddingCommand, embedding_create
+from routing.embeddings import EmbeddingCommand, embedding_create, embedding_reservation
 from routing.openai_compat import OpenAIErrorSerializer
 
 USAGE_ESTIMATED_HEADER = "X-Usage-Estimated"
@@ -112,14 +114,17 @@ class EmbeddingsApi(APIView):
             route=parsed.route,
         )
         catalogue = await catalogue_current()
+        reserve_tokens, reserve_cost = await embedding_reservation(cmd)
         admission = await access_admit(
             key=request.auth,
             model_names=catalogue.public_names_of(cmd.model),
-            estimated_tokens=sum(cmd.token_estimates()),
+            estimated_tokens=reserve_tokens,
+            reserve_tokens=reserve_tokens,
+            reserve_cost_usd=reserve_cost,
         )
+        cmd = replace(cmd, reservation=admission.reservation)
         limit_headers = admission.headers
-        result = await with_limit_headers(embedding_create(cmd), limit_headers)
-        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        result = await with_limit_headers(embedding_create(cmd), limit_headers, cmd.reservation)
         body = embeddings_render(
             result.vectors,
             model=result.model,

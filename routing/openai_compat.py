@@ -20,7 +20,6 @@ from providers.catalogue import catalogue_current
 from routing.apis import (
     admit,
     cache_directives,
-    charge,
     key_allowed_models,
     result_headers,
     stream_error_body,
@@ -192,13 +191,12 @@ class ChatCompletionsApi(APIView):
     async def post(self, request):
         chat = _parse(request)
         cmd = _command(request, chat)
-        limit_headers = await admit(request, cmd)
+        cmd, limit_headers = await admit(request, cmd)
         completion_id = f"chatcmpl-{request.request_id}"
         created = int(time.time())
         if chat.stream:
             return await self._stream(request, cmd, limit_headers, completion_id, created, chat.include_usage)
-        result = await with_limit_headers(completion_create(cmd), limit_headers)
-        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
         choices = [
             {
                 "index": 0,
@@ -236,7 +234,7 @@ class ChatCompletionsApi(APIView):
         return Response(body, headers=headers)
 
     async def _stream(self, request, cmd, limit_headers, completion_id, created, include_usage):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
 
         def chunk(delta: dict, finish_reason=None, usage=None, choices=True) -> dict:
             body = {
@@ -278,7 +276,6 @@ class ChatCompletionsApi(APIView):
                 return
             yield sse_data(chunk({}, finish_reason=stream.finish_reason or "stop"))
             usage = stream.usage
-            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
             if include_usage and usage is not None:
                 yield sse_data(chunk({}, usage=usage_body(usage), choices=False))
             yield b"data: [DONE]\n\n"

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ProviderError
-from routing.apis import admit, charge, result_headers, stream_response, with_limit_headers
+from routing.apis import admit, result_headers, stream_response, with_limit_headers
 from routing.doors.openai_chat import REASONING_EFFORTS, DoorError
 from routing.doors.openai_responses import (
     ResponseShape,
@@ -154,12 +154,11 @@ class ResponsesApi(APIView):
     async def post(self, request):
         parsed = _parse(request)
         cmd = _command(request, parsed.chat)
-        limit_headers = await admit(request, cmd)
+        cmd, limit_headers = await admit(request, cmd)
         shape = ResponseShape(parsed)
         if parsed.chat.stream:
             return await self._stream(request, cmd, shape, limit_headers)
-        result = await with_limit_headers(completion_create(cmd), limit_headers)
-        await charge(request, tokens=result.usage.total_tokens, cost=result.cost_usd)
+        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
         body = response_render(
             shape,
             model=result.model,
@@ -179,7 +178,7 @@ class ResponsesApi(APIView):
         return Response(body, headers=headers)
 
     async def _stream(self, request, cmd, shape: ResponseShape, limit_headers):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers)
+        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
         renderer = ResponseStreamRenderer(shape, model=stream.model, provider=stream.provider)
 
         async def events() -> AsyncIterator[bytes]:
@@ -196,7 +195,6 @@ class ResponsesApi(APIView):
                     yield sse_event(event)
                 return
             usage = stream.usage
-            await charge(request, tokens=usage.total_tokens if usage else 0, cost=stream.cost_usd)
             for event in renderer.finish(
                 finish_reason=stream.finish_reason, usage=usage, tool_calls=stream.tool_calls
             ):

@@ -20,6 +20,7 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
+from access.limits import Reservation, access_settle
 from aiprovider_site.errors import ApiError
 from analytics.metrics import request_finished, request_started
 from analytics.observe import completion_observed
@@ -37,13 +38,16 @@ from providers.adapters.base import (
     ToolChoice,
     ToolSpec,
     Usage,
+    estimate_text_tokens,
 )
 from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
 from providers.pricing import flat_pricing
 from routing import breaker
 from routing.cache import cache_key, response_cache_get, response_cache_set
+from routing.deadlines import first_chunk, next_chunk
 from routing.doors.openai_chat import RouteControls
+from routing.hedging import completion_race
 from routing.replay import replay_remember, replay_restore
 from routing.selection import Candidate, rank_candidates, strategy_for
 from routing.state import RoutingView, routing_view, routing_view_note_breaker
@@ -89,6 +93,8 @@ class CompletionCommand:
     # The request in a provider's own protocol, passed through to that protocol's adapters
     # (`ChatRequest.native`; the Anthropic door sets it).
     native: dict[str, Any] | None = None
+    # What admission reserved for this request; settled with the real amounts when it is recorded.
+    reservation: Reservation | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -302,21 +308,23 @@ def _route_order(plan: list[_Option], route: RouteControls) -> list[_Option]:
     return plan
 
 
-def _chat_request(cmd: CompletionCommand, option: _Option) -> ChatRequest:
+def _max_tokens(cmd: CompletionCommand, option: _Option) -> int:
     # The provider's configured cap is the default; a client may ask for more (max_completion_tokens)
     # when the catalogue records how much the model itself allows, and up to that.
     model_max = option.model.max_output_tokens
     if cmd.max_tokens and model_max:
-        max_tokens = min(cmd.max_tokens, model_max)
-    elif cmd.max_tokens:
-        max_tokens = min(cmd.max_tokens, option.provider.max_tokens)
-    else:
-        max_tokens = min(option.provider.max_tokens, model_max or option.provider.max_tokens)
+        return min(cmd.max_tokens, model_max)
+    if cmd.max_tokens:
+        return min(cmd.max_tokens, option.provider.max_tokens)
+    return min(option.provider.max_tokens, model_max or option.provider.max_tokens)
+
+
+def _chat_request(cmd: CompletionCommand, option: _Option) -> ChatRequest:
     return ChatRequest(
         model=option.model.name,
         messages=list(cmd.messages),
         temperature=cmd.temperature,
-        max_tokens=max_tokens,
+        max_tokens=_max_tokens(cmd, option),
         top_p=cmd.top_p,
         stop=list(cmd.stop) if cmd.stop else None,
         user=cmd.user,
@@ -342,6 +350,49 @@ def _cost(option: _Option, usage: Usage) -> Decimal:
     if not pricing.priced and usage.total_tokens:
         logger.warning("model_not_priced", provider=option.provider.name, model=option.model.name)
     return pricing.cost(usage, at=timezone.now())
+
+
+# An image counts as this many prompt tokens in the pre-call estimate (a high-detail tile set).
+IMAGE_TOKENS_ESTIMATE = 1_000
+
+
+def prompt_tokens_estimate(messages: tuple[Message, ...] | list[Message], tools=()) -> int:
+    """A cheap pre-call estimate of the prompt (about four characters a token), for admission and
+    for charging a stream that ended before the provider reported its usage."""
+    texts: list[str] = []
+    images = 0
+    for message in messages:
+        texts.append(message.content)
+        for part in message.parts:
+            text = getattr(part, "text", None)
+            if text is not None:
+                texts.append(text)
+            else:
+                images += 1
+        texts += [call.name + call.arguments for call in message.tool_calls]
+    texts += [f"{tool.name} {tool.description or ''} {tool.parameters or ''}" for tool in tools]
+    return estimate_text_tokens("".join(texts)) + 4 * len(messages) + IMAGE_TOKENS_ESTIMATE * images
+
+
+async def completion_reservation(cmd: CompletionCommand) -> tuple[int, Decimal]:
+    """The request's worst case for admission: (tokens, USD) if it runs to its output limit on the
+    dearest candidate it may be routed to (fallbacks included). (0, 0) when the model is not known:
+    routing answers that with its own error."""
+    catalogue = await catalogue_current()
+    cmd = resolve_model_name(cmd, catalogue)
+    try:
+        options = _options(cmd, catalogue)
+    except ApiError:
+        return 0, Decimal(0)
+    prompt = prompt_tokens_estimate(cmd.messages, cmd.tools)
+    choices = max(1, int(cmd.options.get("n") or 1))
+    tokens, cost = 0, Decimal(0)
+    for provider, model, _ in options:
+        option = _Option(None, provider, model)  # type: ignore[arg-type]
+        worst = Usage(prompt_tokens=prompt, completion_tokens=choices * _max_tokens(cmd, option))
+        tokens = max(tokens, worst.total_tokens)
+        cost = max(cost, _cost(option, worst))
+    return tokens, cost
 
 
 def cache_namespace(api_key_id: int | None) -> str:
@@ -485,6 +536,9 @@ async def _record_usage(
         event, requested_model=cmd.model, messages=cmd.messages, output=output, ttft_ms=ttft_ms
     )
     await usage_record_enqueue(event)
+    reservation = getattr(cmd, "reservation", None)
+    if reservation is not None:
+        await access_settle(reservation, tokens=usage.total_tokens, cost_usd=cost)
 
 
 # --------------------------------------------------------------------------------- the loop
@@ -574,7 +628,18 @@ class _Router:
             yield option, state, request
 
     def timeout_for(self, option: _Option) -> float:
+        """The whole call's bound: a non-streamed answer, or a stream's connection."""
         return max(0.05, min(option.provider.timeout_s, self.remaining()))
+
+    def first_byte_timeout_for(self, option: _Option) -> float:
+        """How long a stream may take to its first chunk before the next candidate is tried."""
+        return min(settings.ROUTING_FIRST_BYTE_TIMEOUT_S, self.timeout_for(option))
+
+    def lost(self, option: _Option, started: float, *, reason: str) -> None:
+        """A call cancelled unanswered because another candidate answered first (routing.hedging)."""
+        self.attempts.append(
+            Attempt(option.provider.name, option.model.name, reason, "", (time.monotonic() - started) * 1000)
+        )
 
     async def backoff(self, retry: int, error: ProviderError) -> bool:
         """Wait before retrying the same provider; False when there is no time for it."""
@@ -787,79 +852,64 @@ async def _completion_create(cmd: CompletionCommand) -> CompletionResult:
     if any(m.tool_calls for m in cmd.messages):
         cmd = replace(cmd, messages=await replay_restore(api_key_id=cmd.api_key_id, messages=cmd.messages))
         router.cmd = cmd
-    async for option, state, request in router.options():
-        retry = 0
-        while True:
-            started = time.monotonic()
-            try:
-                response: ChatResponse = await provider_adapter(option.provider).complete(
-                    request, timeout=router.timeout_for(option)
-                )
-            except ProviderError as error:
-                router.failure(option, error, started)
-                decision = await router.handle_failure(option, state, error, retry)
-                if decision == "stop":
-                    raise await router.refused(option, error) from None
-                if decision == "retry":
-                    retry += 1
-                    continue
-                break
-            latency_ms = (time.monotonic() - started) * 1000
-            router.attempts.append(Attempt(option.provider.name, option.model.name, None, "", latency_ms))
-            await _note_success(option, state, latency_ms)
-            cost = _cost(option, response.usage)
-            result = CompletionResult(
-                content=response.content,
-                model=option.model.name,
-                provider=option.provider.display_name,
-                usage=response.usage,
-                finish_reason=response.finish_reason,
-                cost_usd=cost,
-                latency_ms=router.elapsed_ms(),
-                attempts=router.attempts,
-                cache_hit=False,
-                response_id=response.response_id,
-                tool_calls=response.tool_calls,
-                reasoning=response.reasoning_text,
-                refusal=response.refusal,
-                logprobs=response.logprobs,
-                more_choices=response.more_choices,
-                dropped=frozenset(router.dropped),
-                native=response.provider_details.get("native"),
-            )
-            await replay_remember(
-                api_key_id=cmd.api_key_id, tool_calls=response.tool_calls, reasoning=response.reasoning
-            )
-            if cmd.cache_write:
-                await response_cache_set(
-                    key,
-                    {
-                        "content": result.content,
-                        "model": result.model,
-                        "provider": result.provider,
-                        "provider_name": option.provider.name,
-                        "finish_reason": result.finish_reason,
-                        "response_id": result.response_id,
-                        "usage": response.usage.as_dict(nonzero=True),
-                        "dropped": sorted(router.dropped),
-                        **_cached_extras(response),
-                    },
-                )
-            await _record_usage(
-                cmd,
-                status="success",
-                provider=option.provider.name,
-                model=option.model.name,
-                usage=response.usage,
-                cost=cost,
-                latency_ms=result.latency_ms,
-                attempts=len(router.attempts),
-                output=result.content,
-                attempt_list=router.attempts,
-            )
-            return result
-
-    raise await router.failed()
+    # Calls one candidate at a time; a call that looks hung is raced by the next (routing.hedging).
+    answer = await completion_race(router)
+    if answer is None:
+        raise await router.failed()
+    option, state, response, latency_ms = answer.option, answer.state, answer.response, answer.latency_ms
+    router.attempts.append(Attempt(option.provider.name, option.model.name, None, "", latency_ms))
+    await _note_success(option, state, latency_ms)
+    cost = _cost(option, response.usage)
+    result = CompletionResult(
+        content=response.content,
+        model=option.model.name,
+        provider=option.provider.display_name,
+        usage=response.usage,
+        finish_reason=response.finish_reason,
+        cost_usd=cost,
+        latency_ms=router.elapsed_ms(),
+        attempts=router.attempts,
+        cache_hit=False,
+        response_id=response.response_id,
+        tool_calls=response.tool_calls,
+        reasoning=response.reasoning_text,
+        refusal=response.refusal,
+        logprobs=response.logprobs,
+        more_choices=response.more_choices,
+        dropped=frozenset(router.dropped),
+        native=response.provider_details.get("native"),
+    )
+    await replay_remember(
+        api_key_id=cmd.api_key_id, tool_calls=response.tool_calls, reasoning=response.reasoning
+    )
+    if cmd.cache_write:
+        await response_cache_set(
+            key,
+            {
+                "content": result.content,
+                "model": result.model,
+                "provider": result.provider,
+                "provider_name": option.provider.name,
+                "finish_reason": result.finish_reason,
+                "response_id": result.response_id,
+                "usage": response.usage.as_dict(nonzero=True),
+                "dropped": sorted(router.dropped),
+                **_cached_extras(response),
+            },
+        )
+    await _record_usage(
+        cmd,
+        status="success",
+        provider=option.provider.name,
+        model=option.model.name,
+        usage=response.usage,
+        cost=cost,
+        latency_ms=result.latency_ms,
+        attempts=len(router.attempts),
+        output=result.content,
+        attempt_list=router.attempts,
+    )
+    return result
 
 
 # --------------------------------------------------------------------------------- streaming
@@ -885,6 +935,8 @@ class CompletionStream:
         self.finish_reason: str | None = None
         self.cost_usd = Decimal("0")
         self.content_parts: list[str] = []
+        # Streamed reasoning and tool-call arguments: paid for like the text when usage never came.
+        self.other_parts: list[str] = []
         self.tool_calls: list[ToolCall] = []
         self.reasoning_parts: list[ReasoningPart] = []
         self.dropped = frozenset(router.dropped)
@@ -910,6 +962,9 @@ class CompletionStream:
             chunk = self.first
             while True:
                 self.content_parts.append(chunk.delta)
+                if chunk.reasoning:
+                    self.other_parts.append(chunk.reasoning)
+                self.other_parts += [item.arguments or "" for item in chunk.tool_call_deltas]
                 if chunk.usage is not None:
                     self.usage = chunk.usage
                 if chunk.finish_reason:
@@ -918,7 +973,7 @@ class CompletionStream:
                     self.reasoning_parts = list(chunk.reasoning_parts)
                 yield chunk
                 try:
-                    chunk = await anext(self.upstream)
+                    chunk = await next_chunk(self.upstream, provider=self.option.provider.name)
                 except StopAsyncIteration:
                     break
             error_code = ""
@@ -929,13 +984,22 @@ class CompletionStream:
         finally:
             await self._finish(error_code)
 
+    def _usage_estimate(self) -> Usage:
+        """A stream that ended before the provider reported its usage (the client left, the
+        provider failed) is still paid for: the prompt estimate plus what was streamed."""
+        prompt = prompt_tokens_estimate(self.cmd.messages, self.cmd.tools)
+        output = estimate_text_tokens("".join(self.content_parts) + "".join(self.other_parts))
+        logger.info("stream_usage_estimated", provider=self.option.provider.name, prompt_tokens=prompt,
+                    completion_tokens=output)
+        return Usage(prompt_tokens=prompt, completion_tokens=output)
+
     async def _finish(self, error_code: str) -> None:
         try:
             await self.upstream.aclose()
         except Exception:  # noqa: S110 - the upstream is gone either way
             pass
         latency_ms = (time.monotonic() - self.started) * 1000
-        usage = self.usage or Usage()
+        usage = self.usage or self._usage_estimate()
         self.cost_usd = _cost(self.option, usage)
         if not error_code:
             await _note_success(self.option, self.state, latency_ms)
@@ -994,7 +1058,12 @@ async def _completion_stream(cmd: CompletionCommand) -> CompletionStream:
             started = time.monotonic()
             upstream = provider_adapter(option.provider).stream(request, timeout=router.timeout_for(option))
             try:
-                first = await anext(upstream)
+                first = await first_chunk(
+                    upstream,
+                    provider=option.provider.name,
+                    state=state,
+                    timeout_s=router.first_byte_timeout_for(option),
+                )
             except StopAsyncIteration:
                 first = ChatChunk(finish_reason="stop")
             except ProviderError as error:

@@ -374,6 +374,14 @@ class Usage:
     output_audio_tokens: int = 0
     output_image_tokens: int = 0
 
+    def __post_init__(self) -> None:
+        # The adapter boundary: whatever a provider reports, every count is an int within
+        # [0, MAX_REPORTED_TOKENS], so a bogus figure is cut here instead of failing a record later.
+        for name in USAGE_FIELDS:
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= MAX_REPORTED_TOKENS:
+                setattr(self, name, _sane_token_count(name, value))
+
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
@@ -392,6 +400,22 @@ class Usage:
 
 
 USAGE_FIELDS: Final[tuple[str, ...]] = tuple(f for f in Usage.__dataclass_fields__)
+# The most tokens one answer may report in any class: far beyond any context window (a few million
+# tokens), so only a provider's bogus count is ever cut, and small enough that a record's token
+# columns (PostgreSQL integer) and its cost at any list price fit their database types.
+MAX_REPORTED_TOKENS: Final = 100_000_000
+
+
+def _sane_token_count(name: str, value: Any) -> int:
+    """A reported count as an int in [0, MAX_REPORTED_TOKENS]; logged, as it means a provider bug."""
+    try:
+        count = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        count = 0
+    sane = min(max(count, 0), MAX_REPORTED_TOKENS)
+    if value is not None and sane != value:  # None: not reported, which is fine
+        logger.warning("usage count %s=%r reported by a provider was taken as %d", name, value, sane)
+    return sane
 
 
 @dataclass(slots=True)
@@ -462,6 +486,8 @@ class ChatChunk:
 def estimate_text_tokens(text: str) -> int:
     """A provider-independent token estimate without a tokenizer: about four ASCII characters a
     token, and a token for every other character (CJK and the like are roughly one each)."""
+    if text.isascii():  # the common case, without a pass over the characters in Python
+        return max(1, math.ceil(len(text) / 4))
     ascii_chars = sum(1 for ch in text if ch < "\x80")
     return max(1, math.ceil(ascii_chars / 4) + (len(text) - ascii_chars))
 
