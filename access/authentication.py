@@ -7,7 +7,8 @@ docs included) cannot use an async authenticator.
 import structlog
 from rest_framework.authentication import BaseAuthentication
 
-from access.errors import authentication_failed
+from access.errors import authentication_failed, authentication_unavailable
+from access.key_cache import KeyStoreUnavailable
 from access.selectors import client_key_get
 from access.services import api_key_touch
 from access.types import ApiKeyUser, ClientKey
@@ -33,14 +34,18 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Sets `request.auth` to a `ClientKey` and `request.user` to an `ApiKeyUser`.
 
     No key: returns None (another authenticator, or the permission, decides). A key that is unknown,
-    revoked or deleted: 401 `AUTHENTICATION_FAILED`.
+    revoked or deleted: 401 `AUTHENTICATION_FAILED`. The database unreachable and the key not cached:
+    503 `AUTHENTICATION_UNAVAILABLE`.
     """
 
     def authenticate(self, request) -> tuple[ApiKeyUser, ClientKey] | None:
         secret = secret_from_headers(request.headers)
         if secret is None:
             return None
-        key = client_key_get(secret=secret)
+        try:
+            key = client_key_get(secret=secret)
+        except KeyStoreUnavailable:
+            raise authentication_unavailable() from None
         if key is None:
             raise authentication_failed(reason="invalid")
         api_key_touch(key_id=key.id)

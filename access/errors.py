@@ -23,3 +23,19 @@ def authentication_failed(*, reason: str) -> ApiError:
 
 def permission_denied(message: str, *, error_code: str = "PERMISSION_DENIED", **context) -> ApiError:
     return ApiError(message, status_code=403, error_code=error_code, context=context)
+
+
+# Seconds a client should wait before retrying when keys cannot be checked.
+KEY_STORE_RETRY_AFTER_S = 5
+
+
+def authentication_unavailable() -> ApiError:
+    """503 while the key store (the database) is unreachable and the key is not cached: the key
+    may be fine, so this is not a 401."""
+    return ApiError(
+        "API keys cannot be checked right now; retry shortly.",
+        status_code=503,
+        error_code="AUTHENTICATION_UNAVAILABLE",
+        context={"retry_after_s": KEY_STORE_RETRY_AFTER_S},
+        headers={"Retry-After": str(KEY_STORE_RETRY_AFTER_S)},
+    )

@@ -1,12 +1,23 @@
 """The in-process cache behind API key authentication, and how it stays honest across workers.
 
 Authentication runs on every request, so a warm lookup costs a SHA-256 and a dict read: no
-database query. Each entry (a key, or the fact that a hash is unknown or revoked) lives at most
-`ACCESS_KEY_CACHE_TTL_S` seconds. Any save or delete of an `ApiKey` clears this process's cache
-and bumps a version counter in Redis; every process reads that counter at most once every
-`ACCESS_KEY_VERSION_CHECK_S` seconds and drops its cache when it moved. So a revoked key stops
-working on every worker within about a second, and within the TTL even when a change bypassed the
-signals (`QuerySet.update()`) or several processes run without Redis.
+database query. Two things are cached, each for at most `ACCESS_KEY_CACHE_TTL_S` seconds:
+
+- the set of digests of every active key, loaded with one query. A digest outside it is refused
+  without a query, so a flood of random keys costs nothing but the hashing;
+- each active key's `ClientKey`, loaded the first time it is presented.
+
+Any save or delete of an `ApiKey` clears this process's cache and bumps a version counter in Redis;
+every process reads that counter at most once every `ACCESS_KEY_VERSION_CHECK_S` seconds and drops
+its cache when it moved. So a new or revoked key is seen on every worker within about a second, and
+within the TTL even when a change bypassed the signals (`QuerySet.update()`) or several processes
+run without Redis.
+
+Stale-while-error: when a reload fails because the database is unreachable, the last good answer
+(set and key) keeps being served for up to `ACCESS_KEY_STALE_S` seconds past its TTL, so known keys
+ride out a database outage. Only answers that expired are served this way: a change the process
+was told about (a clear, a version move) drops them, so a revocation seen before the outage still
+wins. A key with no answer to fall back on gets `KeyStoreUnavailable` (a 503), never a 500.
 
 The version lives under the shared-state key prefix, read with a small synchronous Redis client:
 authentication runs in DRF's sync `initial()`, where the async shared-state client is not reachable.
@@ -16,11 +27,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Collection
 from functools import lru_cache
 
 import redis
 import structlog
 from django.conf import settings
+from django.db import DatabaseError
 
 from access.types import ClientKey
 from aiprovider_site.shared_state import KEY_PREFIX
@@ -28,10 +41,15 @@ from aiprovider_site.shared_state import KEY_PREFIX
 logger = structlog.get_logger(__name__)
 
 VERSION_KEY = KEY_PREFIX + "access:keys:version"
-# A flood of distinct bad keys must not grow the cache without bound.
+# Bounds memory if the active set is huge or keeps turning over.
 MAX_ENTRIES = 10_000
+# During an outage the database is tried again at most this often per process; in between, stale
+# answers are served at once instead of each request waiting for a connection to fail.
+OUTAGE_RETRY_S = 1.0
 
-MISSING = object()
+
+class KeyStoreUnavailable(Exception):
+    """The database cannot be reached and nothing cached may stand in for it."""
 
 
 @lru_cache(maxsize=8)
@@ -47,42 +65,156 @@ class KeyCache:
     """Lookups by SHA-256 of the secret: the `ClientKey`, or None for unknown and revoked keys."""
 
     def __init__(self) -> None:
+        # digest -> (the key or None, monotonic time it was read from the database)
         self._entries: dict[str, tuple[ClientKey | None, float]] = {}
+        self._active: frozenset[str] | None = None
+        self._active_loaded_at = float("-inf")
         self._lock = threading.Lock()
         # Bumped by every clear, so a lookup that read the database before a revocation cannot
         # store its stale answer after it.
         self._generation = 0
         self._version: str | None = None
         self._version_checked_at = float("-inf")
+        self._outage_since: float | None = None
+        self._retry_at = float("-inf")
 
     @property
     def generation(self) -> int:
         return self._generation
 
-    def get(self, digest: str):
-        """The cached answer, or `MISSING`."""
-        self._follow_version()
-        entry = self._entries.get(digest)
-        if entry is None or entry[1] <= time.monotonic():
-            return MISSING
-        return entry[0]
+    def lookup(
+        self,
+        digest: str,
+        *,
+        load_active: Callable[[], Collection[str]],
+        load_key: Callable[[str], ClientKey | None],
+    ) -> ClientKey | None:
+        """The key for `digest`, from the cache or through the loaders (which query the database).
 
-    def put(self, digest: str, key: ClientKey | None, *, generation: int) -> None:
+        Raises `KeyStoreUnavailable` when the database fails and no answer within the stale bound
+        is cached.
+        """
+        self._follow_version()
+        active = self._active_digests(load_active)
+        if digest not in active:
+            return None
+        entry = self._entries.get(digest)
+        if entry is not None and self._fresh(entry[1]):
+            return entry[0]
+        generation = self._generation
+        if self._in_outage_backoff():
+            return self._stale_entry(entry)
+        try:
+            key = load_key(digest)
+        except DatabaseError as exc:
+            self._outage_seen(exc)
+            return self._stale_entry(entry)
+        self._recovered()
+        self._put(digest, key, generation=generation)
+        return key
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._active = None
+            self._generation += 1
+
+    def bump_version(self) -> None:
+        """Tell every process that keys changed (and forget this process's entries now)."""
+        self.clear()
+        url = settings.REDIS_URL
+        if not url:
+            return
+        try:
+            redis_sync_client(url).incr(VERSION_KEY)
+        except redis.RedisError as exc:
+            # Other workers still drop the change within ACCESS_KEY_CACHE_TTL_S.
+            logger.warning("api_key_version_bump_failed", error=str(exc))
+
+    def reset(self) -> None:
+        """Forget everything, the version and any outage included (tests)."""
+        with self._lock:
+            self._entries.clear()
+            self._active = None
+            self._active_loaded_at = float("-inf")
+            self._generation += 1
+            self._version = None
+            self._version_checked_at = float("-inf")
+            self._outage_since = None
+            self._retry_at = float("-inf")
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _fresh(loaded_at: float) -> bool:
+        return time.monotonic() - loaded_at < settings.ACCESS_KEY_CACHE_TTL_S
+
+    @staticmethod
+    def _usable_stale(loaded_at: float) -> bool:
+        return time.monotonic() - loaded_at < settings.ACCESS_KEY_CACHE_TTL_S + settings.ACCESS_KEY_STALE_S
+
+    def _active_digests(self, load_active: Callable[[], Collection[str]]) -> frozenset[str]:
+        active, loaded_at = self._active, self._active_loaded_at
+        if active is not None and self._fresh(loaded_at):
+            return active
+        generation = self._generation
+        if active is not None and self._in_outage_backoff() and self._usable_stale(loaded_at):
+            return active
+        try:
+            loaded = frozenset(load_active())
+        except DatabaseError as exc:
+            self._outage_seen(exc)
+            if active is not None and self._usable_stale(loaded_at):
+                return active
+            raise KeyStoreUnavailable("the key store is unreachable") from exc
+        self._recovered()
+        with self._lock:
+            if generation == self._generation:
+                self._active, self._active_loaded_at = loaded, time.monotonic()
+        return loaded
+
+    def _stale_entry(self, entry: tuple[ClientKey | None, float] | None) -> ClientKey | None:
+        if entry is not None and self._usable_stale(entry[1]):
+            return entry[0]
+        raise KeyStoreUnavailable("the key store is unreachable")
+
+    def _put(self, digest: str, key: ClientKey | None, *, generation: int) -> None:
         """Store a lookup made while the cache was at `generation` (dropped if it moved since)."""
         now = time.monotonic()
         with self._lock:
             if generation != self._generation:
                 return
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries = {d: e for d, e in self._entries.items() if e[1] > now}
+            if len(self._entries) >= MAX_ENTRIES and digest not in self._entries:
+                horizon = settings.ACCESS_KEY_CACHE_TTL_S + settings.ACCESS_KEY_STALE_S
+                self._entries = {d: e for d, e in self._entries.items() if now - e[1] < horizon}
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
-            self._entries[digest] = (key, now + settings.ACCESS_KEY_CACHE_TTL_S)
+            self._entries[digest] = (key, now)
 
-    def clear(self) -> None:
+    def _in_outage_backoff(self) -> bool:
+        return self._outage_since is not None and time.monotonic() < self._retry_at
+
+    def _outage_seen(self, exc: Exception) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._entries.clear()
-            self._generation += 1
+            first = self._outage_since is None
+            if first:
+                self._outage_since = now
+            self._retry_at = now + OUTAGE_RETRY_S
+        if first:  # once per outage, not once per request
+            logger.warning(
+                "api_key_store_unreachable",
+                error=str(exc).strip(),
+                serving_stale_for_s=settings.ACCESS_KEY_STALE_S,
+            )
+
+    def _recovered(self) -> None:
+        if self._outage_since is None:
+            return
+        with self._lock:
+            since, self._outage_since = self._outage_since, None
+        if since is not None:
+            logger.info("api_key_store_recovered", outage_s=round(time.monotonic() - since, 1))
 
     def _follow_version(self) -> None:
         url = settings.REDIS_URL
@@ -101,28 +233,9 @@ class KeyCache:
         with self._lock:
             if version != self._version:
                 self._entries.clear()
+                self._active = None
                 self._generation += 1
                 self._version = version
-
-    def bump_version(self) -> None:
-        """Tell every process that keys changed (and forget this process's entries now)."""
-        self.clear()
-        url = settings.REDIS_URL
-        if not url:
-            return
-        try:
-            redis_sync_client(url).incr(VERSION_KEY)
-        except redis.RedisError as exc:
-            # Other workers still drop the change within ACCESS_KEY_CACHE_TTL_S.
-            logger.warning("api_key_version_bump_failed", error=str(exc))
-
-    def reset(self) -> None:
-        """Forget everything, the version included (tests)."""
-        with self._lock:
-            self._entries.clear()
-            self._generation += 1
-            self._version = None
-            self._version_checked_at = float("-inf")
 
 
 key_cache = KeyCache()

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from access.key_cache import MISSING, key_cache
+from access.key_cache import key_cache
 from access.models import ApiKey
 from access.services import api_key_hash
 from access.types import ClientKey
@@ -34,16 +34,19 @@ def client_key_get(*, secret: str) -> ClientKey | None:
     """The active key with this secret, or None (unknown, revoked or deleted).
 
     Sync (authentication runs in DRF's sync `initial()`); served from the in-process cache, so a warm
-    lookup makes no database query. See `access.key_cache` for how changes reach every worker.
+    lookup makes no database query and an unknown secret none either. See `access.key_cache` for how
+    changes reach every worker and what happens while the database is unreachable
+    (`KeyStoreUnavailable`).
     """
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
-    digest = api_key_hash(secret)
-    cached = key_cache.get(digest)
-    if cached is not MISSING:
-        return cached
-    generation = key_cache.generation
+    return key_cache.lookup(api_key_hash(secret), load_active=_active_digests, load_key=_key_by_digest)
+
+
+def _active_digests() -> list[str]:
+    return list(ApiKey.objects.filter(active=True).values_list("secret_sha256", flat=True))
+
+
+def _key_by_digest(digest: str) -> ClientKey | None:
     api_key = ApiKey.objects.filter(secret_sha256=digest).only(*_LOOKUP_FIELDS).first()
-    key = client_key_from_model(api_key) if api_key is not None and api_key.active else None
-    key_cache.put(digest, key, generation=generation)
-    return key
+    return client_key_from_model(api_key) if api_key is not None and api_key.active else None

@@ -1,0 +1,160 @@
+"""Client keys through a PostgreSQL outage, and floods of random keys.
+
+The outage is real: the test's database connection goes through a TCP proxy that the test cuts
+(PostgreSQL itself keeps running for everyone else), so the key lookups meet the errors psycopg
+raises when the server is gone.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from redis import Redis
+
+from access.key_cache import OUTAGE_RETRY_S, key_cache
+from access.services import api_key_revoke
+from tests.access.conftest import bearer, post_gate
+from tests.deploy.servers import ROOT
+from tests.deploy.tcp_proxy import CuttableProxy
+from tests.ops.clone import free_ports
+
+pytestmark = [pytest.mark.urls("tests.access.urls")]
+
+ENVELOPE_KEYS = {"error", "error_code", "timestamp", "request_id", "context"}
+
+
+def random_secret() -> str:
+    return "aip_" + secrets.token_urlsafe(32)
+
+
+def assert_503_unavailable(response) -> None:
+    assert response.status_code == 503, response.content
+    body = response.json()
+    assert set(body) == ENVELOPE_KEYS
+    assert body["error_code"] == "AUTHENTICATION_UNAVAILABLE"
+    assert int(response["Retry-After"]) > 0
+
+
+def events(lines: list[str], name: str) -> list[dict]:
+    return [record for line in lines if (record := json.loads(line)).get("event") == name]
+
+
+@pytest.fixture
+def database_outage(transactional_db, settings):
+    """This process's database connection, through a proxy the test can cut (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    settings.REDIS_URL = ""  # the version counter is not what these tests are about
+    (port,) = free_ports(1, 18300, 18400)
+    direct = {key: connection.settings_dict[key] for key in ("HOST", "PORT")}
+    proxy = CuttableProxy((direct["HOST"] or "127.0.0.1", int(direct["PORT"] or 5432)), port).start()
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(port))
+    yield proxy
+    proxy.restore()
+    connection.close()
+    connection.settings_dict.update(direct)
+    proxy.stop()
+
+
+def test_known_keys_are_served_while_the_database_is_down_revoked_and_unknown_ones_are_not(
+    client, make_key, database_outage, settings, json_log_lines
+):
+    settings.ACCESS_KEY_CACHE_TTL_S = 1
+    settings.ACCESS_KEY_STALE_S = 60
+    _, known = make_key()
+    revoked_key, revoked = make_key()
+    _, never_seen_here = make_key()
+    assert post_gate(client, revoked).status_code == 200
+    api_key_revoke(api_key=revoked_key)  # seen by this process before the outage
+    assert post_gate(client, revoked).status_code == 401
+    assert post_gate(client, known).status_code == 200
+    time.sleep(1.1)  # every cached answer has expired: each request would now ask the database
+
+    database_outage.cut()
+    statuses = [post_gate(client, known).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    assert post_gate(client, revoked).status_code == 401
+    assert post_gate(client, random_secret()).status_code == 401
+    assert_503_unavailable(post_gate(client, never_seen_here))
+    assert len(events(json_log_lines, "api_key_store_unreachable")) == 1  # once per outage
+
+    database_outage.restore()
+    connection.close()  # what the end of each request does in a server
+    time.sleep(OUTAGE_RETRY_S)
+    assert post_gate(client, never_seen_here).status_code == 200
+    assert post_gate(client, revoked).status_code == 401
+    assert len(events(json_log_lines, "api_key_store_recovered")) == 1
+
+
+def test_stale_answers_are_served_for_a_bounded_time_only(client, make_key, database_outage, settings):
+    settings.ACCESS_KEY_CACHE_TTL_S = 1
+    settings.ACCESS_KEY_STALE_S = 2
+    _, secret = make_key()
+    assert post_gate(client, secret).status_code == 200
+    loaded_at = time.monotonic()
+    database_outage.cut()
+    time.sleep(1.2)
+    assert post_gate(client, secret).status_code == 200
+    time.sleep(max(0.0, loaded_at + 3.2 - time.monotonic()))  # past TTL + ACCESS_KEY_STALE_S
+    assert_503_unavailable(post_gate(client, secret))
+
+
+def test_a_process_that_never_reached_the_database_answers_503_not_500(client, make_key, database_outage):
+    _, secret = make_key()
+    key_cache.reset()
+    database_outage.cut()
+    assert_503_unavailable(post_gate(client, secret))
+    assert_503_unavailable(post_gate(client, random_secret()))
+    # On the OpenAI door the same refusal is in OpenAI's error shape, still a 503.
+    response = client.post(
+        "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []}, content_type="application/json",
+        **bearer(secret),
+    )
+    assert response.status_code == 503, response.content
+
+
+@pytest.mark.django_db
+def test_a_flood_of_random_keys_costs_no_database_query(client, make_key, store):
+    _, secret = make_key()
+    assert post_gate(client, random_secret()).status_code == 401  # loads the active keys once
+    with CaptureQueriesContext(connection) as queries:
+        statuses = {post_gate(client, random_secret()).status_code for _ in range(300)}
+    assert statuses == {401}
+    assert queries.captured_queries == []
+    assert post_gate(client, secret).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_created_by_another_process_works_within_the_version_check(client, settings, redis_url):
+    if connection.vendor != "postgresql":
+        pytest.skip("another process needs to share the test database: PostgreSQL (set DATABASE_URL)")
+    settings.REDIS_URL = redis_url
+    Redis.from_url(redis_url).flushdb()
+    settings.ACCESS_KEY_CACHE_TTL_S = 300  # only the version counter can tell this process in time
+    assert post_gate(client, random_secret()).status_code == 401  # active keys loaded, none of them new
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+    }
+    out = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", "--name", "from-elsewhere"],
+        env=env, cwd=ROOT, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    secret = out.strip().splitlines()[-1]
+    created_at = time.monotonic()
+
+    deadline = created_at + settings.ACCESS_KEY_VERSION_CHECK_S + 0.5
+    while (status := post_gate(client, secret).status_code) != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status == 200, f"still {status} {time.monotonic() - created_at:.2f} s after the key was created"
