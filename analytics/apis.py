@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +29,12 @@ DEFAULT_RANGE_DAYS = 30
 
 def _invalid(message: str, **context) -> ApiError:
     return ApiError(message, error_code="VALIDATION_ERROR", status_code=400, context=context)
+
+
+_NO_ANALYTICS_SCOPE = OpenApiResponse(
+    description="The key lacks the `analytics` scope (`INSUFFICIENT_SCOPE`), or the session's user is not "
+    "staff."
+)
 
 
 class MetricsApi(APIView):
@@ -55,7 +61,10 @@ class MetricsApi(APIView):
             "totals": serializers.DictField(),
             "providers": serializers.ListField(child=serializers.DictField()),
             "process": serializers.DictField(),
-        })},
+        }),
+            400: OpenApiResponse(description="`window` is not `<N>m`, `<N>h` or `<N>d` within range."),
+            403: _NO_ANALYTICS_SCOPE,
+        },
         tags=["analytics"],
     )
     def get(self, request):
@@ -149,7 +158,13 @@ class CostsApi(APIView):
             "breakdowns": serializers.DictField(),
             "insights": serializers.DictField(),
             "sources": serializers.DictField(),
-        })},
+        }),
+            400: OpenApiResponse(
+                description="A date that is not YYYY-MM-DD or before 2000-01-01, `from` after `to`, a range "
+                "longer than the maximum, or an unknown `group_by`."
+            ),
+            403: _NO_ANALYTICS_SCOPE,
+        },
         tags=["analytics"],
     )
     def get(self, request):

@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from aiprovider_site.docs import event_stream
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ChatRequest, ProviderError
 from providers.catalogue import Catalogue, catalogue_current
@@ -224,7 +225,7 @@ class MessagesApi(_AnthropicApi):
     @extend_schema(
         request=MessagesInputSerializer,
         responses={
-            200: inline_serializer(
+            (200, "application/json"): inline_serializer(
                 "AnthropicMessage",
                 {
                     "id": serializers.CharField(),
@@ -236,6 +237,11 @@ class MessagesApi(_AnthropicApi):
                     "stop_sequence": serializers.CharField(allow_null=True),
                     "usage": serializers.DictField(),
                 },
+            ),
+            (200, "text/event-stream"): event_stream(
+                "With `stream: true`: Anthropic's events (`message_start`, `content_block_start`, "
+                "`content_block_delta`, `content_block_stop`, `message_delta`, `message_stop`; `error` "
+                "on a failure mid-stream)."
             ),
             **_ERRORS,
         },

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.limits import Reservation, access_admit, access_settle
+from aiprovider_site.docs import event_stream
 from aiprovider_site.errors import ApiError, error_body
 from providers.adapters.base import Message, ProviderError
 from providers.catalogue import catalogue_current
@@ -210,7 +211,11 @@ class CompletionApi(APIView):
     @extend_schema(
         request=CompletionInputSerializer,
         responses={
-            200: CompletionOutputSerializer,
+            (200, "application/json"): CompletionOutputSerializer,
+            (200, "text/event-stream"): event_stream(
+                'With `stream: true`: `data: {"content": ...}` per chunk, then `data: {"done": true, ...}` '
+                "with usage and cost, or `event: error` with the error envelope."
+            ),
             400: ErrorSerializer,
             401: ErrorSerializer,
             402: ErrorSerializer,
@@ -301,7 +306,14 @@ class ProviderCompletionApi(CompletionApi):
 
     @extend_schema(
         request=CompletionInputSerializer,
-        responses={200: CompletionOutputSerializer, 404: ErrorSerializer, 503: ErrorSerializer},
+        responses={
+            (200, "application/json"): CompletionOutputSerializer,
+            (200, "text/event-stream"): event_stream(
+                'With `stream: true`: `data: {"content": ...}` per chunk, then `data: {"done": true, ...}` '
+                "with usage and cost, or `event: error` with the error envelope."
+            ),
+            **{status: ErrorSerializer for status in (400, 401, 402, 403, 404, 413, 429, 503)},
+        },
         tags=["completions"],
     )
     async def post(self, request, provider_name: str):

@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from aiprovider_site.docs import event_stream
 from aiprovider_site.errors import ApiError, openai_error_body
 from providers.adapters.base import ProviderError
 from providers.catalogue import catalogue_current
@@ -152,7 +153,7 @@ class ChatCompletionsApi(APIView):
     @extend_schema(
         request=ChatCompletionInputSerializer,
         responses={
-            200: inline_serializer(
+            (200, "application/json"): inline_serializer(
                 "ChatCompletion",
                 {
                     "id": serializers.CharField(),
@@ -164,12 +165,11 @@ class ChatCompletionsApi(APIView):
                     "provider": serializers.CharField(),
                 },
             ),
-            400: OpenAIErrorSerializer,
-            401: OpenAIErrorSerializer,
-            403: OpenAIErrorSerializer,
-            404: OpenAIErrorSerializer,
-            429: OpenAIErrorSerializer,
-            503: OpenAIErrorSerializer,
+            (200, "text/event-stream"): event_stream(
+                "With `stream: true`: `data: {chat.completion.chunk}` lines, then `data: [DONE]`; a "
+                "failure mid-stream is a `data: {\"error\": {...}}` chunk."
+            ),
+            **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
         },
         parameters=[
             OpenApiParameter(

@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from aiprovider_site.docs import event_stream
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ProviderError
 from routing.apis import admit, result_headers, stream_response, with_limit_headers
@@ -110,7 +111,7 @@ class ResponsesApi(APIView):
     @extend_schema(
         request=ResponseCreateSerializer,
         responses={
-            200: inline_serializer(
+            (200, "application/json"): inline_serializer(
                 "ResponseObject",
                 {
                     "id": serializers.CharField(),
@@ -123,13 +124,11 @@ class ResponsesApi(APIView):
                     "provider": serializers.CharField(),
                 },
             ),
-            400: OpenAIErrorSerializer,
-            401: OpenAIErrorSerializer,
-            402: OpenAIErrorSerializer,
-            403: OpenAIErrorSerializer,
-            404: OpenAIErrorSerializer,
-            429: OpenAIErrorSerializer,
-            503: OpenAIErrorSerializer,
+            (200, "text/event-stream"): event_stream(
+                "With `stream: true`: the Responses events (`event:` and `data:` lines), from "
+                "`response.created` to `response.completed`, `response.incomplete` or `response.failed`."
+            ),
+            **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
         },
         parameters=[
             OpenApiParameter(
