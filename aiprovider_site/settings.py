@@ -196,6 +196,11 @@ PROVIDER_MAX_TOKENS, PROVIDER_COST_PER_TOKEN = _provider_overrides(dict(os.envir
 
 # Point every provider at the local emulator (development and demos: no keys, no network).
 PROVIDER_EMULATOR_URL = env.str("PROVIDER_EMULATOR_URL", default="")
+# Each provider's HTTP connection pool, per worker: the most connections open at once (a burst beyond
+# it waits for a free one within the request's deadline; 0: no limit), and how long an idle one is
+# kept open for the next request.
+PROVIDER_POOL_MAX_CONNECTIONS = env.int("PROVIDER_POOL_MAX_CONNECTIONS", default=1000)
+PROVIDER_POOL_KEEPALIVE_S = env.float("PROVIDER_POOL_KEEPALIVE_S", default=15.0)
 # How often a worker checks the catalogue's version in shared state: an admin edit (priority,
 # enabled) reaches every worker within this, plus one reload.
 CATALOGUE_REFRESH_S = env.float("CATALOGUE_REFRESH_S", default=0.5)

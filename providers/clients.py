@@ -1,12 +1,23 @@
-"""The adapter for a catalogue provider, reused per event loop (one HTTP client per provider)."""
+"""The adapter for a catalogue provider, reused per event loop (one HTTP connection pool per provider)."""
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from providers.adapters.base import ProviderAdapter, ProviderConfig
+from providers.adapters.http import PoolLimits, pool_limits_set
 from providers.adapters.registry import AdapterPool
 from providers.catalogue import ProviderEntry
 
 _pool = AdapterPool()
+
+# Every provider's connection pool is sized for bursts (PROVIDER_POOL_MAX_CONNECTIONS per worker).
+pool_limits_set(
+    PoolLimits(
+        max_connections=settings.PROVIDER_POOL_MAX_CONNECTIONS,
+        keepalive_s=settings.PROVIDER_POOL_KEEPALIVE_S,
+    )
+)
 
 
 def provider_config(provider: ProviderEntry) -> ProviderConfig:

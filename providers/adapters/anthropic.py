@@ -40,7 +40,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
-from .sdk import sdk_transport_error
+from .sdk import PooledSdk, sdk_transport_error
 
 _STOP_REASONS: Final[dict[str, str]] = {
     "end_turn": "stop",
@@ -150,37 +150,46 @@ class AnthropicAdapter(ProviderAdapter):
             missing.add(FEATURE_FORCED_TOOL)
         return missing
 
-    def _make_client(self) -> anthropic.AsyncAnthropic:
+    def _make_client(self) -> PooledSdk[anthropic.AsyncAnthropic]:
         if not self.config.api_key:
             raise self._error("authentication", "no API key configured")
-        return anthropic.AsyncAnthropic(
-            api_key=self.config.api_key,
+        api_key = self.config.api_key
+        return PooledSdk(
+            lambda http_client: anthropic.AsyncAnthropic(
+                api_key=api_key,
+                base_url=self.config.base_url or self.default_base_url,
+                max_retries=0,  # retries and failover are the router's decision
+                timeout=self.config.timeout_s,
+                default_headers=self.config.extra_headers or None,
+                http_client=http_client,
+            ),
             base_url=self.config.base_url or self.default_base_url,
-            max_retries=0,  # retries and failover are the router's decision
-            timeout=self.config.timeout_s,
-            default_headers=self.config.extra_headers or None,
-            http_client=anthropic.DefaultAsyncHttpxClient(timeout=self.config.timeout_s),
+            timeout_s=self.config.timeout_s,
         )
 
-    async def _close_client(self, client: anthropic.AsyncAnthropic) -> None:
-        await client.close()
+    async def _close_client(self, client: PooledSdk[anthropic.AsyncAnthropic]) -> None:
+        await client.aclose()
 
     # -- calls
 
     async def _complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
+        # The lean call (see sdk.py): the SDK's request pipeline costs more CPU than the exchange.
         if _native(request, self.kind) is not None:
             body, options = self._native_call(request, stream=False)
-            options["timeout"] = httpx2.Timeout(timeout)
-            raw = await self.client().post("/v1/messages", body=body, cast_to=object, options=options)
+            raw = await self.client().post_json(
+                "v1/messages",
+                body,
+                headers=options["headers"],
+                params=options.get("params"),
+                timeout=timeout,
+            )
             if not isinstance(raw, dict):
                 raise self._error("invalid_response", "response body is not a message")
             response = self._response_from(construct_type(type_=AnthropicMessage, value=raw))
             response.provider_details["native"] = raw  # returned to an Anthropic client as is
             return response
-        message = await self.client().messages.create(
-            **self._request_kwargs(request), timeout=httpx2.Timeout(timeout)
-        )
-        return self._response_from(message)
+        raw = await self.client().post_create("v1/messages", self._request_kwargs(request), timeout=timeout)
+        return self._response_from(construct_type(type_=AnthropicMessage, value=raw))
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
         native = _native(request, self.kind) is not None
@@ -188,7 +197,7 @@ class AnthropicAdapter(ProviderAdapter):
         if native:
             # Raw events (forwarded to an Anthropic client as is), read through the SDK's types.
             body, options = self._native_call(request, stream=True)
-            stream = await self.client().post(
+            stream = await self.client().sdk.post(
                 "/v1/messages",
                 body=body,
                 cast_to=object,
@@ -197,7 +206,7 @@ class AnthropicAdapter(ProviderAdapter):
                 stream_cls=anthropic.AsyncStream[object],
             )
         else:
-            stream = await self.client().messages.create(
+            stream = await self.client().sdk.messages.create(
                 **self._request_kwargs(request), stream=True, timeout=stream_timeout
             )
         model: str | None = None
@@ -291,7 +300,7 @@ class AnthropicAdapter(ProviderAdapter):
 
     async def _list_models(self) -> list[ModelInfo]:
         models: list[ModelInfo] = []
-        page = self.client().models.list(limit=1000, timeout=httpx2.Timeout(self.config.timeout_s))
+        page = self.client().sdk.models.list(limit=1000, timeout=httpx2.Timeout(self.config.timeout_s))
         async for model in page:
             models.append(
                 ModelInfo(
@@ -313,7 +322,7 @@ class AnthropicAdapter(ProviderAdapter):
                     kwargs = self._request_kwargs(request)
                     body = {k: v for k, v in kwargs.items() if k in _COUNT_FIELDS}
                     options = {"headers": kwargs.get("extra_headers") or {}}
-                raw = await self.client().post(
+                raw = await self.client().sdk.post(
                     "/v1/messages/count_tokens",
                     body=body,
                     cast_to=object,

@@ -1,4 +1,4 @@
-"""Google Gemini Developer API (REST, v1beta) over plain httpx.
+"""Google Gemini Developer API (REST, v1beta) over the provider's aiohttp pool (see http.py).
 
 Translation to `generateContent` (see the Gemini section of the provider-formats README):
 - system/developer turns go to `systemInstruction`, assistant turns are role `model`, and the
@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
-
-import httpx
 
 from .base import (
     FEATURE_FORCED_TOOL,
@@ -49,6 +47,7 @@ from .base import (
     parse_duration,
     parse_retry_after,
 )
+from .http import ProviderHttp, lines, transport_failure
 
 _FILTER_REASONS: Final[frozenset[str]] = frozenset(
     {
@@ -116,7 +115,7 @@ FEATURE_N: Final = "n"
 class GeminiAPIError(Exception):
     """A Gemini error body, from an HTTP error status or from inside a 200 stream."""
 
-    def __init__(self, status_code: int, body: object, headers: httpx.Headers | None = None) -> None:
+    def __init__(self, status_code: int, body: object, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(f"HTTP {status_code}")
         self.status_code = status_code
         self.body = body
@@ -174,23 +173,39 @@ class GeminiAdapter(ProviderAdapter):
             missing.add(FEATURE_N)  # the extra candidates cannot be streamed as choices
         return missing
 
-    def _make_client(self) -> httpx.AsyncClient:
+    def _make_client(self) -> ProviderHttp:
         if not self.config.api_key:
             raise self._error("authentication", "no API key configured")
-        base_url = (self.config.base_url or self.default_base_url).rstrip("/") + "/"
         # The key travels in a header, never in the URL, so it cannot leak into logged URLs.
         headers = {**(self.config.extra_headers or {}), "x-goog-api-key": self.config.api_key}
-        return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=self.config.timeout_s)
+        return ProviderHttp(base_url=self.config.base_url or self.default_base_url, headers=headers)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float,
+    ) -> Any:
+        """One request on the pool: the decoded answer, or a GeminiAPIError for an error status."""
+        http: ProviderHttp = self.client()
+        kwargs: dict[str, Any] = {} if body is None else {"body": body}
+        async with http.request(method, path, params=params, timeout=timeout, **kwargs) as response:
+            raw = await response.read()
+            _raise_for_status(response.status, raw, response.headers)
+        return json.loads(raw)
 
     # -- calls
 
     async def _complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
-        response = await self.client().post(
+        data = await self._call(
+            "POST",
             self._model_path(request.model, "generateContent"),
-            json=self._request_body(request),
-            timeout=httpx.Timeout(timeout),
+            body=self._request_body(request),
+            timeout=timeout,
         )
-        data = _json_or_raise(response)
         piece = self._piece(data)
         first = piece.first
         if first.finish is None and piece.usage is None:
@@ -224,17 +239,18 @@ class GeminiAdapter(ProviderAdapter):
         response_id: str | None = None
         tool_calls: list[ToolCall] = []
         thoughts: list[str] = []
-        async with self.client().stream(
+        http: ProviderHttp = self.client()
+        async with http.request(
             "POST",
             self._model_path(request.model, "streamGenerateContent"),
             params={"alt": "sse"},
-            json=self._request_body(request),
-            timeout=httpx.Timeout(self._idle_timeout(timeout), connect=timeout),
+            body=self._request_body(request),
+            timeout=timeout,
+            read_timeout=self._idle_timeout(timeout),
         ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                _json_or_raise(response)
-            async for payload in _sse_payloads(response.aiter_lines()):
+            if response.status >= 400:
+                _raise_for_status(response.status, await response.read(), response.headers)
+            async for payload in _sse_payloads(lines(response)):
                 piece = self._piece(payload)
                 candidate = piece.first
                 model = piece.model or model or request.model
@@ -282,12 +298,12 @@ class GeminiAdapter(ProviderAdapter):
             if request.dimensions is not None:
                 item["outputDimensionality"] = request.dimensions
             requests.append(item)
-        response = await self.client().post(
+        data = await self._call(
+            "POST",
             self._model_path(request.model, "batchEmbedContents"),
-            json={"requests": requests},
-            timeout=httpx.Timeout(timeout),
+            body={"requests": requests},
+            timeout=timeout,
         )
-        data = _json_or_raise(response)
         embeddings = data.get("embeddings") if isinstance(data, dict) else None
         if not isinstance(embeddings, list):
             raise self._error("invalid_response", "batchEmbedContents answer without embeddings")
@@ -303,7 +319,7 @@ class GeminiAdapter(ProviderAdapter):
 
     async def _probe(self) -> None:
         # One page of one model proves the key and the endpoint; the full list may take several.
-        data = _json_or_raise(await self.client().get("models", params={"pageSize": 1}))
+        data = await self._call("GET", "models", params={"pageSize": 1}, timeout=self.config.timeout_s)
         if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
             raise self._error("invalid_response", "model list is not a list")
 
@@ -312,7 +328,7 @@ class GeminiAdapter(ProviderAdapter):
         params: dict[str, Any] = {"pageSize": 1000}
         seen_tokens: set[str] = set()
         for _ in range(_MAX_MODEL_PAGES):
-            data = _json_or_raise(await self.client().get("models", params=params))
+            data = await self._call("GET", "models", params=params, timeout=self.config.timeout_s)
             if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
                 raise self._error("invalid_response", "model list is not a list")
             for model in data.get("models", []):
@@ -541,10 +557,9 @@ class GeminiAdapter(ProviderAdapter):
     # -- errors
 
     def _map_error(self, exc: Exception) -> ProviderError | None:
-        if isinstance(exc, httpx.TimeoutException):
-            return self._error("timeout", "request timed out")
-        if isinstance(exc, httpx.TransportError):
-            return self._error("connection", f"connection failed: {type(exc).__name__}")
+        failure = transport_failure(exc)
+        if failure is not None:
+            return self._error(*failure)
         if not isinstance(exc, GeminiAPIError):
             return None
         error = exc.body.get("error") if isinstance(exc.body, dict) else None
@@ -580,15 +595,15 @@ class GeminiAdapter(ProviderAdapter):
         return self._error(kind, message, retry_after=retry_after, status_code=status)
 
 
-def _json_or_raise(response: httpx.Response) -> Any:
-    """The decoded body of a successful response; a GeminiAPIError for an error status."""
-    if response.status_code >= 400:
-        try:
-            body: object = response.json()
-        except ValueError:
-            body = response.text
-        raise GeminiAPIError(response.status_code, body, response.headers)
-    return response.json()
+def _raise_for_status(status: int, raw: bytes, headers: Mapping[str, str]) -> None:
+    """A GeminiAPIError for an error status, with the decoded error body (or its text)."""
+    if status < 400:
+        return
+    try:
+        body: object = json.loads(raw)
+    except ValueError:
+        body = raw.decode("utf-8", errors="replace")
+    raise GeminiAPIError(status, body, headers)
 
 
 async def _sse_payloads(lines: AsyncIterator[str]) -> AsyncIterator[Any]:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Final
 
 import httpx2
 import openai
+from openai._models import construct_type
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .base import (
@@ -46,7 +47,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
-from .sdk import sdk_transport_error
+from .sdk import PooledSdk, sdk_transport_error
 
 _FINISH_REASONS: Final[dict[str, str]] = {
     "stop": "stop",
@@ -130,7 +131,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     # -- client
 
-    def _make_client(self) -> openai.AsyncOpenAI:
+    def _make_client(self) -> PooledSdk[openai.AsyncOpenAI]:
         base_url = self.config.base_url or self.default_base_url
         if not base_url:
             raise self._error("bad_request", "no base_url configured", retryable=False)
@@ -139,28 +140,32 @@ class OpenAIAdapter(ProviderAdapter):
             if self.requires_api_key:
                 raise self._error("authentication", "no API key configured")
             api_key = "unused"  # local compatible servers ignore it; the SDK insists on one
-        return openai.AsyncOpenAI(
-            api_key=api_key,
+        return PooledSdk(
+            lambda http_client: openai.AsyncOpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                max_retries=0,  # retries and failover are the router's decision
+                timeout=self.config.timeout_s,
+                default_headers=self.config.extra_headers or None,
+                http_client=http_client,
+            ),
             base_url=base_url,
-            max_retries=0,  # retries and failover are the router's decision
-            timeout=self.config.timeout_s,
-            default_headers=self.config.extra_headers or None,
-            http_client=openai.DefaultAsyncHttpx2Client(timeout=self.config.timeout_s),
+            timeout_s=self.config.timeout_s,
         )
 
-    async def _close_client(self, client: openai.AsyncOpenAI) -> None:
-        await client.close()
+    async def _close_client(self, client: PooledSdk[openai.AsyncOpenAI]) -> None:
+        await client.aclose()
 
     # -- calls
 
     async def _complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
-        completion = await self.client().chat.completions.create(
-            **self._request_kwargs(request), timeout=httpx2.Timeout(timeout)
-        )
-        return self._response_from(completion)
+        # The lean call (see sdk.py): the SDK's request pipeline costs more CPU than the exchange.
+        kwargs = self._request_kwargs(request)
+        raw = await self.client().post_create("chat/completions", kwargs, timeout=timeout)
+        return self._response_from(construct_type(type_=ChatCompletion, value=raw))
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
-        stream = await self.client().chat.completions.create(
+        stream = await self.client().sdk.chat.completions.create(
             **self._request_kwargs(request),
             stream=True,
             stream_options=self.stream_options,
@@ -237,7 +242,7 @@ class OpenAIAdapter(ProviderAdapter):
             kwargs["dimensions"] = request.dimensions
         if request.user:
             kwargs["user"] = request.user
-        result = await self.client().embeddings.create(**kwargs, timeout=httpx2.Timeout(timeout))
+        result = await self.client().sdk.embeddings.create(**kwargs, timeout=httpx2.Timeout(timeout))
         data = sorted(result.data, key=lambda item: item.index)
         vectors = [[float(x) for x in item.embedding] for item in data]
         if result.usage is not None and result.usage.prompt_tokens is not None:
@@ -252,7 +257,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     async def _list_models(self) -> list[ModelInfo]:
         models: list[ModelInfo] = []
-        async for model in self.client().models.list(timeout=httpx2.Timeout(self.config.timeout_s)):
+        async for model in self.client().sdk.models.list(timeout=httpx2.Timeout(self.config.timeout_s)):
             if not isinstance(model.id, str):
                 raise self._error("invalid_response", "model without an id")
             if not any(marker in model.id for marker in _NON_CHAT_MARKERS):
