@@ -72,7 +72,7 @@ async def test_fifty_concurrent_requests_overshoot_a_budget_by_at_most_one_reser
 async def test_without_reservations_the_same_burst_would_overspend(store, clock, close_state):
     """The counterfactual the reservations exist for: nothing held, all fifty get in."""
     key = client_key(monthly_budget_usd=Decimal("0.01"))
-    spent = await asyncio.gather(*(_request(key, cost="0.001") for _ in range(50)))
+    await asyncio.gather(*(_request(key, cost="0.001") for _ in range(50)))
     assert usd(await access_spend_get(key_id=key.id)) == Decimal("0.050000")
 
 
