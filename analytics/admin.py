@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from aiprovider_site.money import usd_amount, usd_axis, usd_text
 from analytics import charts as charts_lib
 from analytics.charts import color_for
-from analytics.models import CostDashboard, UsageAttempt, UsageRecord
+from analytics.models import CostDashboard, UsageAttempt, UsageDeadLetter, UsageRecord
 from analytics.selectors import dashboard_series
 
 
@@ -85,6 +85,30 @@ class UsageRecordAdmin(admin.ModelAdmin):
                 reasoning_tokens=Sum("reasoning_tokens"),
             )
         return response
+
+
+@admin.register(UsageDeadLetter)
+class UsageDeadLetterAdmin(admin.ModelAdmin):
+    """Read-only: queued usage records the database refused, with the error and the payload."""
+
+    list_display = ("created_at", "request_id", "record_id", "short_error")
+    fields = ("created_at", "request_id", "record_id", "error", "payload")
+    readonly_fields = fields
+    search_fields = ("request_id", "record_id", "error")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="error")
+    def short_error(self, obj: UsageDeadLetter) -> str:
+        return obj.error[:120]
 
 
 DASHBOARD_PERIODS = (7, 30, 90)

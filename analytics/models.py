@@ -83,6 +83,28 @@ class UsageAttempt(models.Model):
         return bool(self.error_code)
 
 
+class UsageDeadLetter(models.Model):
+    """A queued usage record the database refused (a value out of range, an unreadable entry).
+
+    Kept here with the error and the payload exactly as queued, so the records queued behind it are
+    written and nothing is lost silently; an operator reads it in the admin, fixes the cause and can
+    replay the payload. A replayed dead letter is skipped by the payload's hash."""
+
+    payload_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    record_id = models.CharField(max_length=64, blank=True, db_index=True)
+    request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    error = models.TextField()
+    payload = models.TextField(help_text="The queued record as JSON, as the writer read it.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "usage dead letter"
+
+    def __str__(self) -> str:
+        return f"{self.request_id or self.record_id or '?'}: {self.error[:80]}"
+
+
 class UsageDailyRollup(models.Model):
     """Sums of one UTC day's usage records per provider, model, API key and status.
 

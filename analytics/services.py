@@ -2,17 +2,25 @@
 
 With Redis the queue is a Redis stream read through a consumer group: a flush reads a batch,
 bulk-inserts it, and acknowledges the entries only after the transaction commits, so a web restart
-or a database outage loses nothing (unacknowledged entries are claimed again later). Without Redis a
-background thread in the process drains an in-memory queue.
+or a database outage loses nothing. Between the answer and the flush the stream is the only copy of
+a record: Redis must persist it (AOF, see docker-compose.yml). Without Redis a background thread in
+the process drains an in-memory queue, which a crash or restart of the process loses.
+
+A database outage never blocks a request (enqueueing never touches the database) and never drops a
+record: the batch stays queued and is written by a later flush. A record the database refuses (a
+value out of range, an unreadable entry) goes to `UsageDeadLetter` with its error, after the batch
+is retried one record at a time, so it never holds up the records queued behind it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
 import socket
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -21,11 +29,11 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from aiprovider_site.shared_state import KEY_PREFIX, shared_state, sync_redis
-from analytics.models import UsageAttempt, UsageRecord
+from analytics.models import UsageAttempt, UsageDeadLetter, UsageRecord
 
 logger = structlog.get_logger(__name__)
 
@@ -33,6 +41,14 @@ STREAM_KEY = KEY_PREFIX + "usage:stream"
 GROUP = "usage-writers"
 # An entry read by a writer that died is claimed by another after this long.
 CLAIM_IDLE_MS = 60_000
+# Errors that say the database cannot be reached (or is busy) now, not that a record is wrong.
+DATABASE_DOWN_ERRORS = (OperationalError, InterfaceError)
+# Longest pause of the in-process writer between attempts while the database is unreachable.
+WRITER_MAX_BACKOFF_S = 30.0
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot take records now; the batch stays queued for a later flush."""
 
 
 @dataclass
@@ -79,6 +95,12 @@ class UsageEvent:
         return cls(**data)
 
     def to_record(self) -> UsageRecord:
+        # SQLite's INSERT OR IGNORE (the replay guard) would silently skip a row that breaks a
+        # CHECK, so a negative count is refused here, as PostgreSQL would refuse it.
+        for name in _COUNT_FIELDS:
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise ValueError(f"{name}={value!r} is not a token count")
         return UsageRecord(
             record_id=uuid.UUID(self.record_id),
             request_id=self.request_id,
@@ -116,15 +138,15 @@ class UsageEvent:
         ]
 
 
-# ---------------------------------------------------------------- in-process queue (no Redis)
+_COUNT_FIELDS = (
+    "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cache_write_tokens",
+)
 
-_local_queue: queue.SimpleQueue[UsageEvent] = queue.SimpleQueue()
-_writer_lock = threading.Lock()
-_writer: threading.Thread | None = None
 
+# ---------------------------------------------------------------- writing, and dead letters
 
 def _write(events: list[UsageEvent]) -> int:
-    """Insert a batch; entries already written (a replay) are skipped."""
+    """Insert a batch in one transaction; entries already written (a replay) are skipped."""
     if not events:
         return 0
     with transaction.atomic():
@@ -133,6 +155,71 @@ def _write(events: list[UsageEvent]) -> int:
         if attempts:
             UsageAttempt.objects.bulk_create(attempts, ignore_conflicts=True)
     return len(events)
+
+
+def _store(events: list[UsageEvent]) -> int:
+    """Write a batch; returns how many records were written (the rest were dead-lettered).
+
+    If the database refuses the batch, each record is written alone and the ones it still refuses
+    go to the dead-letter table. Raises `DatabaseUnavailable` when the database cannot be reached:
+    the caller keeps the whole batch (records written before that are skipped when it is replayed).
+    """
+    try:
+        return _write(events)
+    except DATABASE_DOWN_ERRORS as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    except Exception as exc:
+        logger.warning("usage_batch_refused", records=len(events), error=_error_text(exc))
+    written = 0
+    for event in events:
+        try:
+            written += _write([event])
+        except DATABASE_DOWN_ERRORS as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        except Exception as exc:
+            _dead_letter(
+                payload=event.to_json(), error=exc, record_id=event.record_id, request_id=event.request_id
+            )
+    return written
+
+
+def _dead_letter(*, payload: str, error: BaseException, record_id: str = "", request_id: str = "") -> None:
+    """Keep a refused record with its error. If even that fails, the record stays queued."""
+    message = _error_text(error)
+    try:
+        UsageDeadLetter.objects.bulk_create(
+            [
+                UsageDeadLetter(
+                    payload_sha256=hashlib.sha256(payload.encode()).hexdigest(),
+                    record_id=str(record_id)[:64],
+                    request_id=str(request_id)[:128].replace("\x00", ""),
+                    error=message,
+                    payload=payload,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    except Exception as exc:
+        raise DatabaseUnavailable(f"dead letter not written: {exc}") from exc
+    logger.error("usage_record_dead_lettered", record_id=record_id, error=message)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip().replace("\x00", "")[:2000]
+
+
+def _release_broken_connection() -> None:
+    """After an outage error, drop this thread's connection if it is broken, so the next flush
+    reconnects instead of failing on a dead socket (never inside a transaction: tests)."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+# ---------------------------------------------------------------- in-process queue (no Redis)
+
+_local_queue: queue.SimpleQueue[UsageEvent] = queue.SimpleQueue()
+_writer_lock = threading.Lock()
+_writer: threading.Thread | None = None
 
 
 def _drain_local(limit: int) -> list[UsageEvent]:
@@ -145,8 +232,16 @@ def _drain_local(limit: int) -> list[UsageEvent]:
     return events
 
 
+def _requeue_local(events: list[UsageEvent]) -> None:
+    for event in events:
+        _local_queue.put(event)
+
+
 def _writer_loop() -> None:
+    backoff = 0.0
     while True:
+        if backoff:
+            time.sleep(backoff)
         try:
             first = _local_queue.get(timeout=settings.USAGE_FLUSH_INTERVAL_S)
         except queue.Empty:
@@ -154,11 +249,19 @@ def _writer_loop() -> None:
         events = [first, *_drain_local(settings.USAGE_FLUSH_BATCH - 1)]
         try:
             close_old_connections()
-            _write(events)
+            _store(events)
+            if backoff:
+                logger.info("usage_writer_recovered")
+            backoff = 0.0
+        except DatabaseUnavailable as exc:
+            _requeue_local(events)
+            if not backoff:  # once per outage
+                logger.warning("usage_writer_database_unavailable", records=len(events), error=str(exc))
+            backoff = min(max(backoff * 2, settings.USAGE_FLUSH_INTERVAL_S), WRITER_MAX_BACKOFF_S)
         except Exception:
             logger.exception("usage_write_failed", records=len(events))
-            for event in events:  # keep them for the next round
-                _local_queue.put(event)
+            _requeue_local(events)
+            backoff = min(max(backoff * 2, settings.USAGE_FLUSH_INTERVAL_S), WRITER_MAX_BACKOFF_S)
         finally:
             close_old_connections()
 
@@ -209,7 +312,8 @@ def _flush_stream(batch: int) -> int:
     written = 0
     while True:
         entries: list[tuple[str, dict]] = []
-        # Entries a dead writer read but never acknowledged come first.
+        # Entries a dead writer read but never acknowledged (or a writer handed back after a database
+        # error) come first.
         _, claimed, _ = client.xautoclaim(
             STREAM_KEY, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, count=batch
         )
@@ -221,24 +325,52 @@ def _flush_stream(batch: int) -> int:
                 entries += stream_entries
         if not entries:
             return written
-        events = [UsageEvent.from_json(fields["e"]) for _, fields in entries]
-        _write(events)
         ids = [entry_id for entry_id, _ in entries]
+        try:
+            events = _readable_events(entries)
+            written += _store(events)
+        except DatabaseUnavailable:
+            # Handed back as if idle for long: the next flush of any writer claims them at once.
+            client.xclaim(STREAM_KEY, GROUP, consumer, min_idle_time=0, message_ids=ids, idle=CLAIM_IDLE_MS)
+            raise
         # Acknowledged only after the commit: a crash before this line means a replay, which the
         # unique record id turns into a no-op.
         client.xack(STREAM_KEY, GROUP, *ids)
         client.xdel(STREAM_KEY, *ids)
-        written += len(events)
+
+
+def _readable_events(entries: list[tuple[str, dict]]) -> list[UsageEvent]:
+    """The events of stream entries; an entry that does not read as one is dead-lettered."""
+    events = []
+    for _, entry_fields in entries:
+        raw = entry_fields.get("e", "")
+        try:
+            events.append(UsageEvent.from_json(raw))
+        except Exception as exc:
+            _dead_letter(payload=str(raw) or json.dumps(entry_fields), error=exc)
+    return events
 
 
 def usage_flush(*, batch: int | None = None) -> int:
-    """Write every queued usage record; returns how many were written. Sync: Celery and tests."""
+    """Write every queued usage record; returns how many were written. Sync: Celery and tests.
+
+    While the database is unreachable it writes what it can, logs `usage_flush_database_unavailable`
+    and returns: the rest stays queued for the next flush.
+    """
     batch = batch or settings.USAGE_FLUSH_BATCH
     written = 0
-    while events := _drain_local(batch):
-        written += _write(events)
-    if settings.REDIS_URL:
-        written += _flush_stream(batch)
+    try:
+        while events := _drain_local(batch):
+            try:
+                written += _store(events)
+            except DatabaseUnavailable:
+                _requeue_local(events)
+                raise
+        if settings.REDIS_URL:
+            written += _flush_stream(batch)
+    except DatabaseUnavailable as exc:
+        logger.warning("usage_flush_database_unavailable", written=written, error=str(exc))
+        _release_broken_connection()
     return written
 
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from .content import REPORTED_PROMPT_TOKENS
 from .faults import MODEL_FAULT_MARKER, NO_FAULT, Fault, FaultSpecError, parse_fault, split_model
 from .wires import AnthropicWire, DeepSeekWire, GeminiWire, OpenAIWire, Operation, Reply, Wire
 
@@ -246,7 +247,11 @@ class Emulator:
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         stream = op.name == "chat" and wire.is_stream(op, body, query)
-        await self._answer(wire, op, fault, body, model, stream, query, receive, send, provider=provider)
+        reported = REPORTED_PROMPT_TOKENS.set(fault.prompt_tokens)
+        try:
+            await self._answer(wire, op, fault, body, model, stream, query, receive, send, provider=provider)
+        finally:
+            REPORTED_PROMPT_TOKENS.reset(reported)
 
     async def _answer(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,6 +15,8 @@ ECHO_WORDS: Final = 8
 CACHE_BLOCK: Final = 1024
 # Structured text (JSON) is streamed in pieces of this many characters, cut anywhere.
 JSON_PIECE_CHARS: Final = 12
+# Set for one request by the `prompt_tokens:<n>` fault: the prompt tokens reported instead of the count.
+REPORTED_PROMPT_TOKENS: ContextVar[int | None] = ContextVar("reported_prompt_tokens", default=None)
 
 
 def count_tokens(text: str) -> int:
@@ -41,6 +44,9 @@ class Answer:
 
 
 def _prompt_tokens(prompt_texts: list[str], extra: int) -> tuple[int, int]:
+    reported = REPORTED_PROMPT_TOKENS.get()
+    if reported is not None:
+        return reported, 0
     prompt_tokens = sum(count_tokens(text) + 3 for text in prompt_texts) + extra  # ~3 tokens of framing each
     return prompt_tokens, (prompt_tokens // CACHE_BLOCK) * CACHE_BLOCK
 

@@ -1,10 +1,12 @@
 """Fault specifications understood by the emulator.
 
 A spec is a comma-separated list of `name` or `name:argument` items, for example
-`latency:200,status:503`. `latency` and `pace` combine with any one other fault:
+`latency:200,status:503`. `latency`, `pace` and `prompt_tokens` combine with any one other fault:
 
     latency:<ms>        wait before answering
     pace:<ms>           streams: wait between events (a slow generation; disconnects are counted)
+    prompt_tokens:<n>   report <n> prompt tokens in the usage, whatever the prompt (a provider's
+                        bogus count, e.g. 3000000000)
     status:<code>       the provider's own error body for that HTTP status
     rate_limit:<s>      429 with the provider's retry hint (Retry-After, RetryInfo) set to <s>
     quota               the provider's non-retryable quota/billing error (429 or 402)
@@ -55,10 +57,11 @@ class Fault:
     pace_ms: float = 0.0
     action: str | None = None
     arg: float | None = None
+    prompt_tokens: int | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not self.latency_ms and not self.pace_ms and self.action is None
+        return not self.latency_ms and not self.pace_ms and self.action is None and self.prompt_tokens is None
 
 
 NO_FAULT: Final = Fault()
@@ -72,6 +75,7 @@ def parse_fault(spec: str | None) -> Fault:
     pace = 0.0
     action: str | None = None
     arg: float | None = None
+    prompt_tokens: int | None = None
     for item in (part.strip() for part in spec.split(",")):
         if not item:
             continue
@@ -82,6 +86,9 @@ def parse_fault(spec: str | None) -> Fault:
             continue
         if name == "pace":
             pace = _number(name, raw, float)
+            continue
+        if name == "prompt_tokens":
+            prompt_tokens = int(_number(name, raw, int))
             continue
         if name not in _ACTIONS:
             raise FaultSpecError(f"unknown fault {name!r}")
@@ -96,7 +103,7 @@ def parse_fault(spec: str | None) -> Fault:
             arg = _number(name, raw, kind)
     if action == "status" and not (100 <= int(arg or 0) <= 599):
         raise FaultSpecError("status must be an HTTP status code")
-    return Fault(latency_ms=latency, pace_ms=pace, action=action, arg=arg)
+    return Fault(latency_ms=latency, pace_ms=pace, action=action, arg=arg, prompt_tokens=prompt_tokens)
 
 
 def split_model(model: str) -> tuple[str, str | None]:

@@ -21,7 +21,7 @@ from access.key_cache import OUTAGE_RETRY_S, key_cache
 from access.services import api_key_revoke
 from tests.access.conftest import bearer, post_gate
 from tests.deploy.servers import ROOT
-from tests.deploy.tcp_proxy import CuttableProxy
+from tests.deploy.tcp_proxy import database_through_proxy
 from tests.ops.clone import free_ports
 
 pytestmark = [pytest.mark.urls("tests.access.urls")]
@@ -51,16 +51,8 @@ def database_outage(transactional_db, settings):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     settings.REDIS_URL = ""  # the version counter is not what these tests are about
-    (port,) = free_ports(1, 18300, 18400)
-    direct = {key: connection.settings_dict[key] for key in ("HOST", "PORT")}
-    proxy = CuttableProxy((direct["HOST"] or "127.0.0.1", int(direct["PORT"] or 5432)), port).start()
-    connection.close()
-    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(port))
-    yield proxy
-    proxy.restore()
-    connection.close()
-    connection.settings_dict.update(direct)
-    proxy.stop()
+    with database_through_proxy(connection, free_ports(1, 18300, 18400)[0]) as proxy:
+        yield proxy
 
 
 def test_known_keys_are_served_while_the_database_is_down_revoked_and_unknown_ones_are_not(

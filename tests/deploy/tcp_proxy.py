@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class CuttableProxy:
@@ -97,6 +99,24 @@ class CuttableProxy:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
             _reset(sock)
+
+
+@contextmanager
+def database_through_proxy(connection, port: int) -> Iterator[CuttableProxy]:
+    """Route a Django PostgreSQL connection (every thread's: the settings dict is shared) through a
+    `CuttableProxy` on `port` until the block ends. Use with transactional tests only: the
+    connection is closed on the way in and out."""
+    direct = {key: connection.settings_dict[key] for key in ("HOST", "PORT")}
+    proxy = CuttableProxy((direct["HOST"] or "127.0.0.1", int(direct["PORT"] or 5432)), port).start()
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(port))
+    try:
+        yield proxy
+    finally:
+        proxy.restore()
+        connection.close()
+        connection.settings_dict.update(direct)
+        proxy.stop()
 
 
 def _reset(sock: socket.socket) -> None:
