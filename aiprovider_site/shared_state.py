@@ -11,6 +11,7 @@ never reused.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import weakref
@@ -274,17 +275,19 @@ class RedisState:
 
 
 _memory_state = MemoryState()
-_sync_redis = None
 
 
 def sync_redis():
     """A blocking Redis client for sync code (signal handlers, Celery tasks); thread-safe."""
-    global _sync_redis
-    if _sync_redis is None:
-        from redis import Redis
+    return _sync_redis_for(settings.REDIS_URL)
 
-        _sync_redis = Redis.from_url(settings.REDIS_URL, decode_responses=True, health_check_interval=30)
-    return _sync_redis
+
+@functools.lru_cache(maxsize=8)
+def _sync_redis_for(url: str):
+    # One per URL, not one per process: a test that points REDIS_URL at another server gets it.
+    from redis import Redis
+
+    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
 def shared_state_sync_incr(key: str) -> int:
