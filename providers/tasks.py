@@ -50,6 +50,7 @@ async def _close_state_after(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return await coro
     finally:
+        await provider_clients_aclose()  # this loop's connection pools; the caller's stay open
         await shared_state_aclose()
 
 

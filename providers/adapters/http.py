@@ -107,6 +107,21 @@ class ProviderHttp:
     async def aclose(self) -> None:
         await self.session.close()
 
+    def __del__(self) -> None:
+        # A pool dropped unclosed (its event loop ended first: a task's own loop, a test's): close
+        # its sockets now, where they can still be closed, and forget it quietly. aiohttp would
+        # log an error for each such session and connector.
+        session = getattr(self, "session", None)
+        if session is None or session.closed:
+            return
+        try:
+            connector = session.connector
+            session.detach()
+            if connector is not None:
+                connector._close()  # the synchronous part of `close()`; nothing left to await
+        except Exception:  # noqa: S110 - a finaliser must not raise (interpreter shutdown)
+            pass
+
 
 def _timeout(timeout: float | None, read_timeout: float | None = None) -> aiohttp.ClientTimeout:
     # No total: the adapter's own deadline (asyncio.timeout) bounds the whole call, streams included.

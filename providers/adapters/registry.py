@@ -67,7 +67,8 @@ class AdapterPool:
 
     Keyed by event loop, provider name and config fingerprint: a changed key or URL gets a fresh
     adapter, and each loop gets its own, since a client cannot outlive the loop it was opened in.
-    Entries of a loop that has been garbage-collected disappear with it.
+    A connection pool holds its loop, so the entries of a loop that ended without closing them are
+    dropped when the next new loop asks (quietly, see `ProviderHttp`).
     """
 
     def __init__(self) -> None:
@@ -78,7 +79,10 @@ class AdapterPool:
 
     def get(self, config: ProviderConfig) -> ProviderAdapter:
         loop = asyncio.get_running_loop()
-        adapters = self._by_loop.setdefault(loop, {})
+        adapters = self._by_loop.get(loop)
+        if adapters is None:
+            self._forget_ended_loops()
+            adapters = self._by_loop[loop] = {}
         key = (config.name, config_fingerprint(config))
         adapter = adapters.get(key)
         if adapter is None:
@@ -93,11 +97,16 @@ class AdapterPool:
     def __len__(self) -> int:
         return sum(len(adapters) for adapters in self._by_loop.values())
 
+    def _forget_ended_loops(self) -> None:
+        for ended in [loop for loop in self._by_loop if loop.is_closed()]:
+            del self._by_loop[ended]
+
     async def aclose_all(self) -> None:
-        """Close the adapters of the running loop; forget those of other (usually closed) loops."""
+        """Close the adapters of the running loop and forget those of ended loops; another live
+        loop (the caller of a task run eagerly in a thread) keeps its own."""
         loop = asyncio.get_running_loop()
         mine = self._by_loop.pop(loop, {})
-        self._by_loop.clear()
+        self._forget_ended_loops()
         pending = [adapter.aclose() for adapter in mine.values()] + list(self._closing)
         # Best effort: a client that fails to close is dropped anyway.
         await asyncio.gather(*pending, return_exceptions=True)
