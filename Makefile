@@ -8,13 +8,14 @@ AI_PROVIDER_HOST ?= 127.0.0.1
 EMULATOR_PORT ?= 8105
 export AI_PROVIDER_PORT
 
-.PHONY: run test lint check venv lock migrate demo emulator bench clean help k8s
+.PHONY: run test lint check venv lock migrate demo emulator bench bench-compare clean help k8s
 
 help:
 	@echo "make run     start the service on :$(AI_PROVIDER_PORT) (SQLite + local memory by default)"
 	@echo "make demo    the same, every provider answered by the local emulator on :$(EMULATOR_PORT) (no keys)"
 	@echo "make test    run the whole test suite"
 	@echo "make bench   the benchmark (writes docs/benchmarks.md)"
+	@echo "make bench-compare   the benchmark beside a LiteLLM proxy (installs it into bench/.litellm)"
 	@echo "make lint    ruff"
 	@echo "make lock    re-pin requirements/lock.txt from pyproject.toml (needs uv)"
 	@echo "make k8s     render the Kubernetes production overlay and validate every manifest"
@@ -80,6 +81,12 @@ clean:
 k8s: venv
 	$(BIN)/python deploy/kubernetes/render.py --check
 
+# Production-like (gunicorn, PostgreSQL, Redis; see docs/benchmarks.md). BENCH_QUICK=1: a smoke run.
 bench: venv
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/run.py
+
+# The same, with a LiteLLM proxy (installed once into bench/.litellm) measured in the same rounds.
+bench-compare: venv
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/run.py --compare

@@ -1,25 +1,32 @@
-"""The benchmark: the gateway under one uvicorn worker against a fixed-response upstream, each
-scenario measured with wrk beside a no-op Django async view on the same server, in the same run.
+"""The benchmark: the gateway as production runs it, beside the upstream straight and (with
+--compare) a LiteLLM proxy, all against the same canned upstream on loopback.
 
-    make bench            (or: .venv/bin/python bench/run.py)
+    make bench              .venv/bin/python bench/run.py
+    make bench-compare      .venv/bin/python bench/run.py --compare
+    BENCH_QUICK=1 make bench     a smoke run of a few minutes
+    .venv/bin/python bench/run.py --render var/bench-last.json     rewrite the page from stored figures
 
-Writes docs/benchmarks.md. Ratios within one run are the result; absolute numbers depend on the
-machine and are only context.
+Phases: per-worker rounds (one gunicorn worker; sequential and concurrent wrk runs for cache miss,
+cache hit and the OpenAI door, then streams; LiteLLM in the same rounds, alternating), the burst
+(default worker count), memory (a fresh worker), the profile pass. Writes docs/benchmarks.md and the
+raw figures to var/bench-last.json. Knobs: bench/config.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import platform
-import re
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,300 +34,409 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import clients  # noqa: E402
+from bench.config import BenchConfig  # noqa: E402
+from bench.report import evaluate_targets, render  # noqa: E402
+from bench.servers import (  # noqa: E402
+    PYTHON,
+    MissingService,
+    Server,
+    port_of,
+    start_gateway,
+    start_redis,
+    start_upstream,
+    worker_pids,
+    worker_rss_kib,
+)
+from bench.wrk import WrkResult, wrk_run, wrk_script  # noqa: E402
 
-PYTHON = sys.executable
-DURATION = os.environ.get("BENCH_DURATION", "10s")
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-STREAMS = int(os.environ.get("BENCH_STREAMS", "200"))
-BURST = int(os.environ.get("BENCH_BURST", "1000"))
-MEMORY_REQUESTS = int(os.environ.get("BENCH_MEMORY_REQUESTS", "100000"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float = 30.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except Exception:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
+MODEL = "gpt-4o-mini"
+SLOW_MODEL = "deepseek-chat"  # the catalogue's DeepSeek entry: the upstream answers it after the burst delay
+MESSAGES = [{"role": "user", "content": "Benchmark question"}]
+NO_CACHE = {"Cache-Control": "no-cache, no-store"}
+DEFAULT_DATABASE = "aiprovider_bench"
+LAST_RUN = ROOT / "var" / "bench-last.json"
+LOGS = ROOT / "var" / "bench-logs"
+REPORT = ROOT / "docs" / "benchmarks.md"
 
 
-def redis_url() -> str:
-    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-    if url == "none":
-        return ""
+# ----------------------------------------------------------------------------- services
+
+
+def database_url() -> tuple[str, str]:
+    """The PostgreSQL to use and how the report names it (never the URL: it may hold a password)."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise MissingService("bench: DATABASE_URL must point at PostgreSQL for the production-like setup")
+        return url, "PostgreSQL (DATABASE_URL)"
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return url
-    except OSError:
-        return ""
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError as exc:
+        raise MissingService(
+            "bench: PostgreSQL is missing: set DATABASE_URL, or run a server on 127.0.0.1:5432"
+        ) from exc
+    import psycopg
 
-
-def lua_script(path: Path, *, method: str, body: dict | None, headers: dict[str, str]) -> Path:
-    lines = [f'wrk.method = "{method}"']
-    if body is not None:
-        lines.append(f"wrk.body = {json.dumps(json.dumps(body))}")
-    for name, value in headers.items():
-        lines.append(f'wrk.headers["{name}"] = "{value}"')
-    lines.append(
-        "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("JSON {\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d, '
-        '\\"non2xx\\": %d, \\"p50_ms\\": %.3f, \\"p90_ms\\": %.3f, \\"p99_ms\\": %.3f}\\n", '
-        "summary.requests, summary.duration, summary.errors.connect + summary.errors.read + "
-        "summary.errors.write + summary.errors.timeout, summary.errors.status, "
-        "latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))\n"
-        "end"
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [DEFAULT_DATABASE]
+            ).fetchone():
+                conn.execute(f'CREATE DATABASE "{DEFAULT_DATABASE}"')
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise MissingService(
+            f"bench: cannot use PostgreSQL on 127.0.0.1:5432 ({first}); set DATABASE_URL"
+        ) from exc
+    return (
+        f"postgres://postgres@127.0.0.1:5432/{DEFAULT_DATABASE}",
+        f"PostgreSQL (127.0.0.1:5432/{DEFAULT_DATABASE})",
     )
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
-def wrk(url: str, script: Path, *, connections: int = CONNECTIONS, duration: str = DURATION) -> dict:
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{THREADS}",
-            f"-c{connections}",
-            f"-d{duration}",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    match = re.search(r"^JSON (.*)$", out, re.MULTILINE)
-    result = json.loads(match.group(1))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
-
-
-def main() -> int:
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (Debian package 'wrk'; `make bench` installs it)", file=sys.stderr)
-        return 2
-    work = Path(tempfile.mkdtemp(prefix="aip-bench-"))
-    upstream_port, gateway_port = free_port(), free_port()
-    redis = redis_url()
+def gateway_env(*, database: str, redis: str, upstream_url: str, work: Path) -> dict[str, str]:
+    """Production settings, with only what a loopback benchmark must change."""
     env = {
-        **os.environ,
-        "DEVELOPMENT_MODE": "false",
-        "SECRET_KEY": "bench-" + "x" * 60,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-        "AI_PROVIDER_VAR_DIR": str(work),
-        "REDIS_URL": redis,
-        "PROVIDER_EMULATOR_URL": f"http://127.0.0.1:{upstream_port}",
-        "OPENAI_API_KEY": "sk-bench",
-        "DEEPSEEK_API_KEY": "sk-bench-slow",
-        "BENCHMARK_NOOP_VIEW": "true",
-        "RESPONSE_CACHE_TTL_S": "3600",
-        "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
+        k: v
+        for k, v in os.environ.items()
+        # Providers the canned upstream cannot speak stay unconfigured.
+        if not k.startswith("BENCH_")
+        and k not in {"ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY", "WEB_CONCURRENCY"}
     }
-    if redis:
-        import redis as redis_lib
-
-        redis_lib.Redis.from_url(redis).flushdb()
-    manage = [PYTHON, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([*manage, "sync_providers"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    key = (
-        subprocess.run(
-            [*manage, "create_api_key", "--name", "bench"],
-            env=env,
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings",
+            "AI_PROVIDER_ENV_FILE": str(work / "no.env"),  # a developer's .env must not leak in
+            "DEVELOPMENT_MODE": "false",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # No TLS-terminating proxy in front on loopback.
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": database,
+            "REDIS_URL": redis,
+            "AI_PROVIDER_VAR_DIR": str(work),
+            "STATIC_ROOT": str(work / "static"),
+            "PROVIDER_EMULATOR_URL": upstream_url,
+            "OPENAI_API_KEY": "sk-bench",
+            "DEEPSEEK_API_KEY": "sk-bench-slow",
+            "RESPONSE_CACHE_TTL_S": "3600",
+            # Recycling would reset the worker's memory in the middle of the memory run.
+            "GUNICORN_MAX_REQUESTS": "0",
+        }
     )
+    return env
 
-    procs = [
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "bench.upstream:app",
-                "--port",
-                str(upstream_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "aiprovider_site.asgi:application",
-                "--port",
-                str(gateway_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--workers",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-    ]
-    base = f"http://127.0.0.1:{gateway_port}"
-    rows = []
-    try:
-        wait_for(f"http://127.0.0.1:{upstream_port}/openai/v1/models")
-        wait_for(f"{base}/api/v1/bench/noop")
+
+def manage(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: manage.py {args[0]} failed:\n{done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def prepare_database(env: dict) -> str:
+    """Migrations, the catalogue, and a client key with limits (the admission path runs in full)."""
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "sync_providers")
+    out = manage(
+        env,
+        "create_api_key",
+        "--name",
+        f"bench-{int(time.time())}",
+        # Limits far above what a run can use (tpm: the field's largest value).
+        "--rpm",
+        "1000000000",
+        "--tpm",
+        "2000000000",
+        "--budget",
+        "1000000",
+    )
+    return out.strip().splitlines()[-1]
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+class Scripts:
+    """The wrk scripts of a run, written once into the work directory."""
+
+    def __init__(self, work: Path, key: str, litellm_key: str | None) -> None:
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        messages = [{"role": "user", "content": "Benchmark question"}]
-        scripts = {
-            "noop": lua_script(work / "noop.lua", method="GET", body=None, headers={}),
-            "miss": lua_script(
-                work / "miss.lua",
-                method="POST",
-                body={"messages": messages, "model": "gpt-4o-mini"},
-                headers={**auth, "Cache-Control": "no-cache, no-store"},
-            ),
-            "hit": lua_script(
-                work / "hit.lua",
-                method="POST",
-                body={"messages": messages, "model": "gpt-4o-mini"},
-                headers=auth,
-            ),
-            "openai": lua_script(
-                work / "openai.lua",
-                method="POST",
-                body={"messages": messages, "model": "gpt-4o-mini"},
-                headers={**auth, "Cache-Control": "no-cache, no-store"},
-            ),
+        body = {"messages": MESSAGES, "model": MODEL}
+        slow = {"messages": MESSAGES, "model": SLOW_MODEL}
+        specs = {
+            "upstream": {"body": body, "headers": {"Authorization": "Bearer sk-bench"}},
+            "upstream_slow": {"body": slow, "headers": {"Authorization": "Bearer sk-bench-slow"}},
+            "miss": {"body": body, "headers": {**auth, **NO_CACHE}, "count_header": "X-Cache"},
+            "hit": {"body": body, "headers": auth, "count_header": "X-Cache"},
+            "openai": {"body": body, "headers": {**auth, **NO_CACHE}, "count_header": "X-Cache"},
+            "burst": {"body": slow, "headers": {**auth, **NO_CACHE}},
         }
-        # Warm up every path once (catalogue snapshot, key cache, clients, the cached answer).
-        for name, path in (
-            ("miss", "/api/v1/completion"),
-            ("hit", "/api/v1/completion"),
-            ("openai", "/v1/chat/completions"),
-        ):
-            wrk(base + path, scripts[name], connections=2, duration="1s")
-        wrk(base + "/api/v1/bench/noop", scripts["noop"], connections=2, duration="1s")
+        if litellm_key:
+            specs["litellm"] = {
+                "body": body,
+                "headers": {"Authorization": f"Bearer {litellm_key}", "Content-Type": "application/json"},
+            }
+        self.paths = {}
+        for name, spec in specs.items():
+            path = work / f"{name}.lua"
+            path.write_text(wrk_script(method="POST", **spec))
+            self.paths[name] = path
+        self.gateway_auth = auth
+        self.litellm_key = litellm_key
 
-        scenarios = [
-            ("completion, cache miss, full path", "/api/v1/completion", "miss", 0.50),
-            ("completion, cache hit", "/api/v1/completion", "hit", 0.80),
-            ("/v1/chat/completions (OpenAI format), cache miss", "/v1/chat/completions", "openai", 0.50),
-        ]
-        for title, path, script, target in scenarios:
-            noop = wrk(base + "/api/v1/bench/noop", scripts["noop"])
-            measured = wrk(base + path, scripts[script])
-            ratio = measured["rps"] / noop["rps"]
-            rows.append((title, noop, measured, ratio, target))
-            print(f"{title}: {measured['rps']:.0f} req/s vs no-op {noop['rps']:.0f} req/s -> {ratio:.2f}")
 
-        no_cache = {**auth, "Cache-Control": "no-cache, no-store"}
-        body = {"messages": messages, "model": "gpt-4o-mini", "stream": True}
-        streaming = {
-            "gateway": asyncio.run(
-                clients.streams(
-                    port=gateway_port,
-                    path="/api/v1/completion",
-                    body=body,
-                    headers=no_cache,
-                    count=STREAMS,
-                    concurrency=8,
-                )
-            ),
-            "upstream": asyncio.run(
-                clients.streams(
-                    port=upstream_port,
-                    path="/openai/v1/chat/completions",
-                    body=body,
-                    headers={"Authorization": "Bearer sk-bench"},
-                    count=STREAMS,
-                    concurrency=8,
-                )
-            ),
-        }
-        print(f"streaming: {streaming}")
+PATHS = {
+    "upstream": "/openai/v1/chat/completions",
+    "upstream_slow": "/deepseek/chat/completions",
+    "miss": "/api/v1/completion",
+    "hit": "/api/v1/completion",
+    "openai": "/v1/chat/completions",
+    "burst": "/api/v1/providers/deepseek/completion",
+    "litellm": "/v1/chat/completions",
+}
 
-        slow_body = {"messages": messages, "model": "deepseek-chat"}
+
+def measure(server: Server, scripts: Scripts, name: str, *, connections: int, duration_s: int, **kw) -> dict:
+    result: WrkResult = wrk_run(
+        server.url + PATHS[name], scripts.paths[name], connections=connections, duration_s=duration_s, **kw
+    )
+    figures = result.as_dict()
+    print(
+        f"  {server.name:8} {name:13} c={connections:<4} {figures['rps']:9.0f} req/s  "
+        f"p50 {figures['p50_ms']:8.2f} ms"
+        f"  p99 {figures['p99_ms']:8.2f} ms  errors {figures['errors']}",
+        flush=True,
+    )
+    return figures
+
+
+def stream_run(server: Server, path: str, headers: dict, count: int) -> dict:
+    body = {"messages": MESSAGES, "model": MODEL, "stream": True}
+    summary = asyncio.run(
+        clients.streams(port=server.port, path=path, body=body, headers=headers, count=count)
+    )
+    print(
+        f"  {server.name:8} stream        n={count:<4} first chunk p50 {summary['ttfc_p50_ms'] or 0:.2f} ms, "
+        f"{summary['chunks_per_s']:.0f} chunks/s, errors {summary['errors']}",
+        flush=True,
+    )
+    return summary
+
+
+def stream_targets(servers: dict[str, Server], scripts: Scripts) -> dict[str, tuple[Server, str, dict]]:
+    targets = {
+        "upstream": (servers["upstream"], PATHS["upstream"], {"Authorization": "Bearer sk-bench"}),
+        "gateway": (servers["gateway"], PATHS["miss"], {**scripts.gateway_auth, **NO_CACHE}),
+    }
+    if "litellm" in servers:
+        targets["litellm"] = (
+            servers["litellm"],
+            PATHS["litellm"],
+            {"Authorization": f"Bearer {scripts.litellm_key}"},
+        )
+    return targets
+
+
+def warm_up(servers: dict[str, Server], scripts: Scripts) -> None:
+    """Catalogue snapshot, key cache, provider clients, the cached answer: all loaded before measuring."""
+    for name in ("miss", "hit", "openai"):
+        wrk_run(servers["gateway"].url + PATHS[name], scripts.paths[name], connections=2, duration_s=2)
+    if "litellm" in servers:
+        wrk_run(
+            servers["litellm"].url + PATHS["litellm"], scripts.paths["litellm"], connections=2, duration_s=2
+        )
+    for server, path, headers in stream_targets(servers, scripts).values():
         asyncio.run(
-            clients.burst(
-                port=gateway_port,
-                path="/api/v1/providers/deepseek/completion",
-                body=slow_body,
-                headers=no_cache,
-                count=20,
-            )
-        )  # warm the slow provider
-        concurrency = asyncio.run(
-            clients.burst(
-                port=gateway_port,
-                path="/api/v1/providers/deepseek/completion",
-                body=slow_body,
-                headers=no_cache,
-                count=BURST,
+            clients.streams(
+                port=server.port,
+                path=path,
+                body={"messages": MESSAGES, "model": MODEL, "stream": True},
+                headers=headers,
+                count=5,
             )
         )
-        print(f"concurrency: {concurrency}")
 
-        memory = measure_memory(procs[1].pid, base + "/api/v1/completion", scripts["miss"])
-        print(f"memory: {memory}")
+
+def per_worker_round(index: int, cfg: BenchConfig, servers: dict[str, Server], scripts: Scripts) -> dict:
+    """One round: every scenario once per system; gateway and LiteLLM take turns going first."""
+    n, d = cfg.connections, cfg.duration_s
+    figures: dict[str, dict] = {"upstream": {}, "gateway": {}}
+    up = servers["upstream"]
+    figures["upstream"]["c1"] = measure(up, scripts, "upstream", connections=1, duration_s=d)
+    figures["upstream"]["cN"] = measure(up, scripts, "upstream", connections=n, duration_s=d)
+    gateway_first = index % 2 == 0
+    for key in ("miss", "hit", "openai"):
+        turns = [("gateway", key)]
+        if "litellm" in servers and key == "miss":
+            figures.setdefault("litellm", {})
+            turns = turns + [("litellm", "litellm")] if gateway_first else [("litellm", "litellm"), *turns]
+        for system, script in turns:
+            for suffix, connections in (("c1", 1), ("cN", n)):
+                figures[system][f"{'miss' if system == 'litellm' else key}_{suffix}"] = measure(
+                    servers[system], scripts, script, connections=connections, duration_s=d
+                )
+    order = list(stream_targets(servers, scripts).items())
+    if not gateway_first:
+        order.reverse()
+    for system, (server, path, headers) in order:
+        figures[system]["stream"] = stream_run(server, path, headers, cfg.streams)
+    return figures
+
+
+def at_once(server: Server, scripts: Scripts, name: str, count: int, body: dict) -> dict:
+    headers = scripts.gateway_auth if server.name != "upstream" else {"Authorization": "Bearer sk-bench-slow"}
+    if server.name != "upstream":
+        headers = {**headers, **NO_CACHE}
+    summary = asyncio.run(
+        clients.burst(
+            port=server.port, path=PATHS[name], body=body, headers=headers, count=count, timeout_s=60
+        )
+    )
+    print(
+        f"  {server.name:8} {name:13} {count} at once: {summary['answered']} answered, p50 "
+        f"{summary['p50_s'] or 0:.2f} s, p99 {summary['p99_s'] or 0:.2f} s, wall {summary['wall_s']:.2f} s",
+        flush=True,
+    )
+    return summary
+
+
+def burst_phase(cfg: BenchConfig, base_env: dict, work: Path, upstream: Server, scripts: Scripts) -> dict:
+    """BENCH_BURST requests against the slow upstream, through the gateway with its default worker
+    count and straight: all sent at the same instant, then wrk holding as many connections."""
+    timeout = max(30, cfg.burst_duration_s * 3)
+    body = {"messages": MESSAGES, "model": SLOW_MODEL}
+    figures: dict = {
+        "connections": cfg.burst_connections,
+        "duration_s": cfg.burst_duration_s,
+        "delay_s": cfg.burst_upstream_delay_s,
+    }
+    gateway = start_gateway(
+        "burst", port=port_of("burst", cfg.port_base), env=base_env, work=work, workers=None
+    )
+    try:
+        figures["workers"] = len(worker_pids(gateway))
+        wrk_run(gateway.url + PATHS["burst"], scripts.paths["burst"], connections=16, duration_s=3)
+        figures["gateway_at_once"] = at_once(gateway, scripts, "burst", cfg.burst_connections, body)
+        figures["gateway"] = measure(
+            gateway,
+            scripts,
+            "burst",
+            connections=cfg.burst_connections,
+            duration_s=cfg.burst_duration_s,
+            timeout_s=timeout,
+        )
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(10)
-    write_report(rows, streaming, concurrency, memory, redis=bool(redis))
-    shutil.rmtree(work, ignore_errors=True)
-    met = all(r[3] >= r[4] for r in rows) and concurrency_met(concurrency) and memory_met(memory)
-    return 0 if met else 1
+        gateway.stop()
+    figures["upstream_at_once"] = at_once(upstream, scripts, "upstream_slow", cfg.burst_connections, body)
+    figures["upstream"] = measure(
+        upstream,
+        scripts,
+        "upstream_slow",
+        connections=cfg.burst_connections,
+        duration_s=cfg.burst_duration_s,
+        timeout_s=timeout,
+    )
+    return figures
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+def memory_phase(cfg: BenchConfig, base_env: dict, work: Path, scripts: Scripts) -> dict:
+    """A fresh worker's RSS after the checkpoints' numbers of cache-miss requests."""
+    gateway = start_gateway(
+        "memory", port=port_of("memory", cfg.port_base), env=base_env, work=work, workers=1
+    )
+    try:
+        warm = wrk_run(gateway.url + PATHS["miss"], scripts.paths["miss"], connections=2, duration_s=1)
+        served, errors, rate = warm.requests, warm.errors, max(warm.rps, 10.0)
+        start_kib = worker_rss_kib(gateway)
+        checkpoints = []
+        for target in cfg.memory_checkpoints:
+            while served < target:
+                seconds = int(min(30, max(1, (target - served) / rate)))
+                result = wrk_run(
+                    gateway.url + PATHS["miss"],
+                    scripts.paths["miss"],
+                    connections=cfg.connections,
+                    duration_s=seconds,
+                )
+                served, errors, rate = served + result.requests, errors + result.errors, max(result.rps, 10.0)
+            checkpoints.append({"requests": served, "rss_kib": worker_rss_kib(gateway)})
+            print(
+                f"  memory   after {served:,} requests: {checkpoints[-1]['rss_kib'] / 1024:.1f} MiB",
+                flush=True,
+            )
+        return {"start_kib": start_kib, "checkpoints": checkpoints, "errors": errors}
+    finally:
+        gateway.stop()
 
 
-def measure_memory(pid: int, url: str, script: Path) -> dict:
-    """Resident size of the worker after 10,000 and after MEMORY_REQUESTS requests (full path)."""
-    done = 0
-    checkpoints = {}
-    for target in (10_000, MEMORY_REQUESTS):
-        while done < target:
-            done += wrk(url, script, duration="10s")["requests"]
-        checkpoints[target] = {"requests": done, "rss_kib": rss_kib(pid)}
-    return checkpoints
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
 
 
-def concurrency_met(result: dict) -> bool:
-    return result["failures"] == 0 and result["p99_s"] is not None and result["p99_s"] < 1.5
+def profile_phase(cfg: BenchConfig, base_env: dict, work: Path, scripts: Scripts) -> dict:
+    """A short sampled pass per scenario on a one-worker gateway serving bench/profiled_asgi.py."""
+    gateway = start_gateway(
+        "profile",
+        port=port_of("profile", cfg.port_base),
+        env=base_env,
+        work=work,
+        workers=1,
+        app="bench.profiled_asgi:application",
+    )
+    profiles = {}
+    try:
+        for name in ("miss", "hit", "openai"):
+            wrk_run(gateway.url + PATHS[name], scripts.paths[name], connections=2, duration_s=1)
+        d, n = cfg.profile_duration_s, cfg.connections
+
+        def wrk_load(name: str, connections: int, duration_s: int):
+            return lambda: wrk_run(
+                gateway.url + PATHS[name],
+                scripts.paths[name],
+                connections=connections,
+                duration_s=duration_s,
+                timeout_s=30,
+            )
+
+        def stream_load():
+            deadline = time.monotonic() + d
+            raw = clients.http_request(
+                PATHS["miss"],
+                {"messages": MESSAGES, "model": MODEL, "stream": True},
+                {**scripts.gateway_auth, **NO_CACHE},
+                gateway.port,
+            )
+
+            async def loop():
+                while time.monotonic() < deadline:
+                    await clients.stream_once(gateway.port, raw)
+
+            asyncio.run(loop())
+
+        passes = {
+            "cache miss": wrk_load("miss", n, d),
+            "cache hit": wrk_load("hit", n, d),
+            "cache miss, OpenAI door": wrk_load("openai", n, d),
+            "streams": stream_load,
+            "burst (256 connections, slow upstream, one worker)": wrk_load("burst", 256, d + 2),
+        }
+        for title, load in passes.items():
+            _get_json(gateway.url + "/__bench__/profile/start")
+            load()
+            profiles[title] = _get_json(gateway.url + "/__bench__/profile/stop")
+            print(f"  profile  {title}: {profiles[title]['samples']} samples", flush=True)
+    finally:
+        gateway.stop()
+    return profiles
 
 
-def memory_met(memory: dict) -> bool:
-    first, last = memory[10_000]["rss_kib"], memory[MEMORY_REQUESTS]["rss_kib"]
-    return last <= first * 1.10
+# ----------------------------------------------------------------------------- the run
 
 
 def machine() -> str:
@@ -333,60 +449,141 @@ def machine() -> str:
         )
     except (OSError, StopIteration):
         pass
-    return f"{platform.node() or 'host'}: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{os.cpu_count()} CPUs ({cpu or 'unknown'}), Linux {platform.release()}, Python {python}"
 
 
-def write_report(rows, streaming, concurrency, memory, *, redis: bool) -> None:
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}, by `make bench` (bench/run.py).",
-        f"One uvicorn worker; wrk with {THREADS} threads and {CONNECTIONS} connections for {DURATION} per "
-        f"measurement; shared state in {'Redis' if redis else 'process memory (no Redis)'}; SQLite; the "
-        "upstream is bench/upstream.py (a fixed OpenAI-format answer, no delay) in its own process.",
-        "Each scenario is measured right after the no-op Django async view on the same server, and the "
-        "ratio of the two is the result: absolute numbers vary with the machine and its load.",
-        "",
-        "| scenario | no-op req/s | scenario req/s | ratio | target | p50 ms | p90 ms | p99 ms | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for title, noop, measured, ratio, target in rows:
-        verdict = "met" if ratio >= target else "missed"
-        lines.append(
-            f"| {title} | {noop['rps']:.0f} | {measured['rps']:.0f} | {ratio:.2f} "
-            f"| >= {target:.2f} ({verdict}) | "
-            f"{measured['p50_ms']:.1f} | {measured['p90_ms']:.1f} | {measured['p99_ms']:.1f} | "
-            f"{measured['errors'] + measured['non2xx']} |"
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" with local changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def run(cfg: BenchConfig, *, compare: bool) -> dict:
+    if shutil.which("wrk") is None:
+        raise MissingService("bench: wrk is missing (apt-get install wrk; `make bench` installs it)")
+    work = Path(tempfile.mkdtemp(prefix="aip-bench-"))
+    servers: dict[str, Server] = {}
+    results: dict = {"rounds": []}
+    try:
+        database, database_label = database_url()
+        redis = os.environ.get("REDIS_URL", "").strip()
+        if redis:
+            redis_label = "Redis (REDIS_URL)"
+        else:
+            servers["redis"] = start_redis(port=port_of("redis", cfg.port_base), work=work)
+            redis = f"redis://127.0.0.1:{servers['redis'].port}/0"
+            redis_label = "a private redis-server"
+        upstream_port = port_of("upstream", cfg.port_base)
+        upstream_url = f"http://127.0.0.1:{upstream_port}"
+        env = gateway_env(database=database, redis=redis, upstream_url=upstream_url, work=work)
+        print("bench: preparing the database", flush=True)
+        key = prepare_database(env)
+        litellm_version = None
+        if compare:
+            from bench.litellm_proxy import MASTER_KEY, litellm_install
+
+            litellm_version = litellm_install()
+        scripts = Scripts(work, key, MASTER_KEY if compare else None)
+        servers["upstream"] = start_upstream(
+            port=upstream_port, env=env, work=work, slow_delay_s=cfg.burst_upstream_delay_s
         )
-    gateway, upstream = streaming["gateway"], streaming["upstream"]
-    lines += [
-        "",
-        f"Streaming ({gateway['count']} streams of {gateway['chunks_per_stream']:.0f} chunks, 8 at a time, "
-        "through the gateway and straight to the upstream):",
-        "",
-        "| path | time to first chunk p50 ms | p99 ms | chunks/s per stream |",
-        "| --- | ---: | ---: | ---: |",
-        f"| gateway /api/v1/completion | {gateway['ttfb_p50_ms']:.1f} | {gateway['ttfb_p99_ms']:.1f} | "
-        f"{gateway['chunks_per_s']:.0f} |",
-        f"| upstream direct | {upstream['ttfb_p50_ms']:.1f} | {upstream['ttfb_p99_ms']:.1f} | "
-        f"{upstream['chunks_per_s']:.0f} |",
-        "",
-        f"Concurrency: {concurrency['count']} simultaneous completions against an upstream that takes "
-        f"1 s each, one worker: {concurrency['ok']} answered, {concurrency['failures']} failed, p50 "
-        f"{concurrency['p50_s']:.2f} s, p99 {concurrency['p99_s']:.2f} s, "
-        f"slowest {concurrency['max_s']:.2f} s "
-        f"(target p99 < 1.5 s: {'met' if concurrency_met(concurrency) else 'missed'}).",
-        "",
-    ]
-    first, last = memory[10_000], memory[MEMORY_REQUESTS]
-    growth = (last["rss_kib"] / first["rss_kib"] - 1) * 100
-    lines += [
-        f"Memory (the worker's resident size, full path): {first['rss_kib'] / 1024:.1f} MiB after "
-        f"{first['requests']:,} requests, {last['rss_kib'] / 1024:.1f} MiB after {last['requests']:,} "
-        f"({growth:+.1f}%; target within 10%: {'met' if memory_met(memory) else 'missed'}).",
-    ]
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+        servers["gateway"] = start_gateway(
+            "gateway", port=port_of("gateway", cfg.port_base), env=env, work=work, workers=1
+        )
+        if compare:
+            from bench.litellm_proxy import start_litellm
+
+            servers["litellm"] = start_litellm(
+                port=port_of("litellm", cfg.port_base),
+                upstream_url=upstream_url,
+                model=MODEL,
+                work=work,
+                env=env,
+            )
+        results["meta"] = {
+            "command": "make bench-compare" if compare else "make bench",
+            "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "machine": machine(),
+            "commit": commit(),
+            "database": database_label,
+            "redis": redis_label,
+            "litellm_version": litellm_version,
+            "connections": cfg.connections,
+            "duration_s": cfg.duration_s,
+            "rounds": cfg.rounds,
+            "streams": cfg.streams,
+            "burst_delay_s": cfg.burst_upstream_delay_s,
+            "profile_duration_s": cfg.profile_duration_s,
+            "quick": cfg.quick,
+        }
+        print("bench: warming up", flush=True)
+        warm_up(servers, scripts)
+        for index in range(cfg.rounds):
+            print(f"bench: round {index + 1} of {cfg.rounds}", flush=True)
+            results["rounds"].append(per_worker_round(index, cfg, servers, scripts))
+        if compare:
+            results["litellm_rss_kib"] = worker_rss_kib(servers["litellm"])
+            servers.pop("litellm").stop()
+        servers.pop("gateway").stop()
+        print("bench: burst", flush=True)
+        results["burst"] = burst_phase(cfg, env, work, servers["upstream"], scripts)
+        print("bench: memory", flush=True)
+        results["memory"] = memory_phase(cfg, env, work, scripts)
+        if cfg.profile:
+            print("bench: profile pass", flush=True)
+            results["profiles"] = profile_phase(cfg, env, work, scripts)
+    except Exception:
+        for server in servers.values():
+            tail = server.log_tail()
+            if tail:
+                print(f"--- {server.name} log (last lines)\n{tail}", file=sys.stderr)
+        raise
+    finally:
+        for server in servers.values():
+            server.stop()
+        # The servers' own logs (warnings and errors only) outlive the run, for a look at failures.
+        LOGS.mkdir(parents=True, exist_ok=True)
+        for log in work.glob("*.log"):
+            shutil.copy(log, LOGS / log.name)
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def write(results: dict) -> None:
+    LAST_RUN.parent.mkdir(exist_ok=True)
+    LAST_RUN.write_text(json.dumps(results, indent=1) + "\n")
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(render(results))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", action="store_true", help="measure a LiteLLM proxy in the same rounds")
+    parser.add_argument("--render", type=Path, help="rewrite docs/benchmarks.md from a stored run's JSON")
+    args = parser.parse_args(argv)
+    cfg = BenchConfig.from_env()
+    if args.render:
+        results = json.loads(args.render.read_text())
+        REPORT.write_text(render(results))
+    else:
+        try:
+            results = run(cfg, compare=args.compare)
+        except MissingService as missing:
+            print(missing.message, file=sys.stderr)
+            return 2
+        write(results)
+        print(
+            f"bench: wrote {REPORT.relative_to(ROOT)} and {LAST_RUN.relative_to(ROOT)} "
+            f"(server logs: {LOGS.relative_to(ROOT)}/)"
+        )
+    rows = evaluate_targets(results)
+    for row in rows:
+        print(f"  {row.verdict:6} {row.target}: {row.measured}")
+    missed = any(row.verdict == "missed" for row in rows)
+    return 1 if cfg.strict and missed else 0
 
 
 if __name__ == "__main__":
