@@ -2,7 +2,9 @@
 
 - closed: calls go through. A failure re-reads the provider's recent window; once at least
   `min_requests` were seen and the failure ratio reaches `failure_ratio`, the circuit opens for
-  `cooldown_s`. A 429 with Retry-After opens it at once until then.
+  `cooldown_s`. A 429 with Retry-After opens it at once until then. A hang opens it too, before any
+  hung call has failed: `stalled_calls` calls still waiting past the stall threshold with no answer
+  from the provider in between (counted by routing.deadlines).
 - open: the deadline lives in one sorted set and only ever moves later (ZADD GT), so concurrent
   writers cannot shorten each other's cooldown.
 - half_open: the deadline has passed; one caller across the fleet wins the probe lock and tries the
@@ -34,6 +36,7 @@ class BreakerPolicy:
     failure_ratio: float
     min_requests: int
     cooldown_s: float
+    stalled_calls: int = 5
 
     @classmethod
     def from_settings(cls) -> BreakerPolicy:
@@ -41,6 +44,7 @@ class BreakerPolicy:
             failure_ratio=settings.BREAKER_FAILURE_RATIO,
             min_requests=settings.BREAKER_MIN_REQUESTS,
             cooldown_s=settings.BREAKER_COOLDOWN_S,
+            stalled_calls=settings.BREAKER_STALLED_CALLS,
         )
 
 
@@ -105,3 +109,24 @@ async def breaker_record_failure(
         until = await breaker_open(provider=provider, until=now + policy.cooldown_s)
         return breaker_state_from(until, now)
     return was
+
+
+def stall_opens(*, was: BreakerState, stalled: int, policy: BreakerPolicy) -> bool:
+    """Whether `stalled` calls waiting with no answer in between mean a hang: enough of them, or the
+    one half-open probe (its provider was already suspect)."""
+    return was.state == "half_open" or stalled >= max(1, policy.stalled_calls)
+
+
+async def breaker_record_stall(
+    *, provider: str, was: BreakerState, stalled: int, policy: BreakerPolicy, now: float | None = None
+) -> BreakerState:
+    """A call has waited past the stall threshold, the `stalled`-th since the provider last
+    answered. A hang opens the circuit here, while its calls still wait: their own timeouts come only
+    after the full provider timeout. Returns the state now in force."""
+    if was.state == "open" or not stall_opens(was=was, stalled=stalled, policy=policy):
+        return was
+    now = time.time() if now is None else now
+    if was.state == "half_open":
+        await shared_state().delete(f"breaker:probe:{provider}")
+    until = await breaker_open(provider=provider, until=now + policy.cooldown_s)
+    return breaker_state_from(until, now)

@@ -90,6 +90,11 @@ def routing_view_note_breaker(provider: str, state: BreakerState) -> None:
     _view.breakers[provider] = state
 
 
+def routing_view_breaker(provider: str) -> BreakerState:
+    """This worker's latest knowledge of one provider's circuit (its own changes included)."""
+    return _view.breakers.get(provider, BreakerState("closed"))
+
+
 def routing_view_reset_for_tests() -> None:
     global _view
     _view = RoutingView()

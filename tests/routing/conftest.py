@@ -20,6 +20,7 @@ from analytics.services import usage_flush, usage_queue_reset_for_tests
 from providers.catalogue import catalogue_invalidate_for_tests
 from providers.emulator import EmulatorServer
 from routing.cache import response_cache_reset_for_tests
+from routing.deadlines import deadlines_reset_for_tests
 from routing.state import routing_view_reset_for_tests
 
 PROVIDER_KEYS = {
@@ -72,6 +73,7 @@ def reset_routing_state() -> None:
     routing_view_reset_for_tests()
     response_cache_reset_for_tests()
     usage_queue_reset_for_tests()
+    deadlines_reset_for_tests()
 
 
 @pytest.fixture
