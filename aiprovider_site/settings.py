@@ -329,16 +329,16 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "COMPONENT_SPLIT_REQUEST": True,
-}
-
-# --- Observability --------------------------------------------------------------------------------
-LANGFUSE_HOST = env.str("LANGFUSE_HOST", default="")
-LANGFUSE_PUBLIC_KEY = env.str("LANGFUSE_PUBLIC_KEY", default="")
     # Every status the shared machinery answers is listed on each operation (aiprovider_site/docs.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "aiprovider_site.docs.schema_common_responses",
     ],
+}
+
+# --- Observability --------------------------------------------------------------------------------
+LANGFUSE_HOST = env.str("LANGFUSE_HOST", default="")
+LANGFUSE_PUBLIC_KEY = env.str("LANGFUSE_PUBLIC_KEY", default="")
 LANGFUSE_SECRET_KEY = env.str("LANGFUSE_SECRET_KEY", default="")
 # Seconds one export to Langfuse may take (in the background: never on a request's path).
 LANGFUSE_TIMEOUT_S = env.int("LANGFUSE_TIMEOUT_S", default=5)

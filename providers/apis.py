@@ -2,7 +2,7 @@
 
 from adrf.views import APIView
 from asgiref.sync import sync_to_async
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -111,7 +111,13 @@ class ProviderHealthApi(APIView):
     uptime and probe latency percentiles over the last 24 hours."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description="How many recent checks (1-500).")],
+        parameters=[
+            OpenApiParameter(
+                "provider_name", str, OpenApiParameter.PATH,
+                examples=[OpenApiExample("openai", value="openai")],
+            ),
+            OpenApiParameter("limit", int, description="How many recent checks (1-500)."),
+        ],
         responses={
             200: ProviderHealthDetailSerializer,
             400: ErrorEnvelopeSerializer,

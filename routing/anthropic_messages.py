@@ -16,7 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from aiprovider_site.docs import event_stream
+from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ChatRequest, ProviderError
 from providers.catalogue import Catalogue, catalogue_current
@@ -245,6 +245,10 @@ class MessagesApi(_AnthropicApi):
             ),
             **_ERRORS,
         },
+        examples=request_examples(
+            answer={"model": "claude-haiku-4-5", "max_tokens": 256, "messages": HELLO},
+            streamed={"model": "claude-haiku-4-5", "max_tokens": 256, "messages": HELLO, "stream": True},
+        ),
         parameters=[
             *_HEADERS,
             OpenApiParameter(
@@ -379,6 +383,9 @@ class CountTokensApi(_AnthropicApi):
             ),
             **_ERRORS,
         },
+        examples=request_examples(
+            count={"model": "claude-haiku-4-5", "messages": HELLO},
+        ),
         parameters=_HEADERS,
         tags=["anthropic-compatible"],
         description=(

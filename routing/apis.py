@@ -11,12 +11,12 @@ from decimal import Decimal
 from adrf.views import APIView
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.limits import Reservation, access_admit, access_settle
-from aiprovider_site.docs import event_stream
+from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError, error_body
 from providers.adapters.base import Message, ProviderError
 from providers.catalogue import catalogue_current
@@ -225,6 +225,10 @@ class CompletionApi(APIView):
             429: ErrorSerializer,
             503: ErrorSerializer,
         },
+        examples=request_examples(
+            answer={"model": "gpt-4o-mini", "messages": HELLO},
+            streamed={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+        ),
         parameters=[
             OpenApiParameter(
                 "Cache-Control",
@@ -314,6 +318,16 @@ class ProviderCompletionApi(CompletionApi):
             ),
             **{status: ErrorSerializer for status in (400, 401, 402, 403, 404, 413, 429, 503)},
         },
+        parameters=[
+            OpenApiParameter(
+                "provider_name", str, OpenApiParameter.PATH,
+                examples=[OpenApiExample("openai", value="openai")],
+            ),
+        ],
+        examples=request_examples(
+            answer={"model": "gpt-4o-mini", "messages": HELLO},
+            streamed={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+        ),
         tags=["completions"],
     )
     async def post(self, request, provider_name: str):

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.limits import access_admit
+from aiprovider_site.docs import request_examples
 from aiprovider_site.errors import ApiError
 from providers.catalogue import catalogue_current
 from routing.apis import cache_directives, result_headers, with_limit_headers
@@ -82,6 +83,10 @@ class EmbeddingsApi(APIView):
             429: OpenAIErrorSerializer,
             503: OpenAIErrorSerializer,
         },
+        examples=request_examples(
+            one={"model": "text-embedding-3-small", "input": "Hello"},
+            batch={"model": "text-embedding-3-small", "input": ["Hello", "world"]},
+        ),
         parameters=[
             OpenApiParameter(
                 "Cache-Control",

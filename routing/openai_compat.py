@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from aiprovider_site.docs import event_stream
+from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError, openai_error_body
 from providers.adapters.base import ProviderError
 from providers.catalogue import catalogue_current
@@ -171,6 +171,10 @@ class ChatCompletionsApi(APIView):
             ),
             **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
         },
+        examples=request_examples(
+            answer={"model": "gpt-4o-mini", "messages": HELLO},
+            streamed={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+        ),
         parameters=[
             OpenApiParameter(
                 DROP_PARAMS_HEADER,

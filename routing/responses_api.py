@@ -16,7 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from aiprovider_site.docs import event_stream
+from aiprovider_site.docs import event_stream, request_examples
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ProviderError
 from routing.apis import admit, result_headers, stream_response, with_limit_headers
@@ -130,6 +130,10 @@ class ResponsesApi(APIView):
             ),
             **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
         },
+        examples=request_examples(
+            answer={"model": "gpt-4o-mini", "input": "Hello"},
+            streamed={"model": "gpt-4o-mini", "input": "Hello", "stream": True},
+        ),
         parameters=[
             OpenApiParameter(
                 DROP_PARAMS_HEADER,
