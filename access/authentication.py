@@ -8,9 +8,9 @@ import structlog
 from rest_framework.authentication import BaseAuthentication
 
 from access.errors import authentication_failed, authentication_unavailable
-from access.key_cache import KeyStoreUnavailable
-from access.selectors import client_key_get
-from access.services import api_key_touch
+from access.key_cache import MISSING, KeyStoreUnavailable
+from access.selectors import client_key_get, client_key_peek
+from access.services import api_key_touch, api_key_touch_due
 from access.types import ApiKeyUser, ClientKey
 
 
@@ -49,6 +49,23 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None:
             raise authentication_failed(reason="invalid")
         api_key_touch(key_id=key.id)
+        structlog.contextvars.bind_contextvars(client_key=key.name)
+        return ApiKeyUser(key), key
+
+    def authenticate_without_io(self, request):
+        """`authenticate` when it needs no I/O (the key's lookup cached and fresh, its last use
+        recorded recently), else `MISSING`: the event loop's path, without a thread hop. A secret
+        the per-process set of active keys does not know is refused here too."""
+        secret = secret_from_headers(request.headers)
+        if secret is None:
+            return MISSING  # another authenticator (a session) may apply: it reads the database
+        key = client_key_peek(secret=secret)
+        if key is MISSING:
+            return MISSING
+        if key is None:
+            raise authentication_failed(reason="invalid")
+        if api_key_touch_due(key_id=key.id):
+            return MISSING
         structlog.contextvars.bind_contextvars(client_key=key.name)
         return ApiKeyUser(key), key
 

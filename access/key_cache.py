@@ -43,9 +43,12 @@ logger = structlog.get_logger(__name__)
 VERSION_KEY = KEY_PREFIX + "access:keys:version"
 # Bounds memory if the active set is huge or keeps turning over.
 MAX_ENTRIES = 10_000
-# During an outage the database is tried again at most this often per process; in between, stale
-# answers are served at once instead of each request waiting for a connection to fail.
+# During an outage the database is tried again at most this often per process, by one thread at a
+# time; every other lookup is served stale at once instead of waiting for a connection to fail
+# (which takes DB_CONNECT_TIMEOUT_S when the database does not answer at all).
 OUTAGE_RETRY_S = 1.0
+
+_SKIPPED = object()
 
 
 class KeyStoreUnavailable(Exception):
@@ -59,6 +62,10 @@ def redis_sync_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
         url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
     )
+
+
+# `KeyCache.peek`'s answer when only a lookup with I/O can tell.
+MISSING = object()
 
 
 class KeyCache:
@@ -77,6 +84,7 @@ class KeyCache:
         self._version_checked_at = float("-inf")
         self._outage_since: float | None = None
         self._retry_at = float("-inf")
+        self._probe = threading.Lock()
 
     @property
     def generation(self) -> int:
@@ -102,16 +110,28 @@ class KeyCache:
         if entry is not None and self._fresh(entry[1]):
             return entry[0]
         generation = self._generation
-        if self._in_outage_backoff():
+        key = self._attempt(load_key, digest)
+        if key is _SKIPPED:
             return self._stale_entry(entry)
-        try:
-            key = load_key(digest)
-        except DatabaseError as exc:
-            self._outage_seen(exc)
-            return self._stale_entry(entry)
-        self._recovered()
         self._put(digest, key, generation=generation)
         return key
+
+    def peek(self, digest: str):
+        """The answer when it needs no I/O right now, else `MISSING`: for the event loop, where a
+        lookup must not block. I/O is due when the version check is, or the active set or the
+        entry is past its TTL; `lookup` (in a thread) does it."""
+        now = time.monotonic()
+        if settings.REDIS_URL and now - self._version_checked_at >= settings.ACCESS_KEY_VERSION_CHECK_S:
+            return MISSING
+        active = self._active
+        if active is None or not self._fresh(self._active_loaded_at):
+            return MISSING
+        if digest not in active:
+            return None
+        entry = self._entries.get(digest)
+        if entry is None or not self._fresh(entry[1]):
+            return MISSING
+        return entry[0]
 
     def clear(self) -> None:
         with self._lock:
@@ -158,16 +178,12 @@ class KeyCache:
         if active is not None and self._fresh(loaded_at):
             return active
         generation = self._generation
-        if active is not None and self._in_outage_backoff() and self._usable_stale(loaded_at):
-            return active
-        try:
-            loaded = frozenset(load_active())
-        except DatabaseError as exc:
-            self._outage_seen(exc)
+        loaded = self._attempt(load_active)
+        if loaded is _SKIPPED:
             if active is not None and self._usable_stale(loaded_at):
                 return active
-            raise KeyStoreUnavailable("the key store is unreachable") from exc
-        self._recovered()
+            raise KeyStoreUnavailable("the key store is unreachable")
+        loaded = frozenset(loaded)
         with self._lock:
             if generation == self._generation:
                 self._active, self._active_loaded_at = loaded, time.monotonic()
@@ -191,8 +207,24 @@ class KeyCache:
                     self._entries.clear()
             self._entries[digest] = (key, now)
 
-    def _in_outage_backoff(self) -> bool:
-        return self._outage_since is not None and time.monotonic() < self._retry_at
+    def _attempt(self, load: Callable, *args):
+        """`load(*args)` from the database, or `_SKIPPED` when it failed (an outage begins) or is
+        not tried (an outage is on, and it was tried under OUTAGE_RETRY_S ago or is being tried)."""
+        probing = False
+        if self._outage_since is not None:
+            if time.monotonic() < self._retry_at or not self._probe.acquire(blocking=False):
+                return _SKIPPED
+            probing = True
+        try:
+            value = load(*args)
+        except DatabaseError as exc:
+            self._outage_seen(exc)
+            return _SKIPPED
+        finally:
+            if probing:
+                self._probe.release()
+        self._recovered()
+        return value
 
     def _outage_seen(self, exc: Exception) -> None:
         now = time.monotonic()

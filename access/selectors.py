@@ -43,6 +43,14 @@ def client_key_get(*, secret: str) -> ClientKey | None:
     return key_cache.lookup(api_key_hash(secret), load_active=_active_digests, load_key=_key_by_digest)
 
 
+def client_key_peek(*, secret: str):
+    """`client_key_get` when the answer needs no I/O now (for the event loop), else
+    `access.key_cache.MISSING`."""
+    if not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
+    return key_cache.peek(api_key_hash(secret))
+
+
 def _active_digests() -> list[str]:
     return list(ApiKey.objects.filter(active=True).values_list("secret_sha256", flat=True))
 

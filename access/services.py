@@ -106,6 +106,11 @@ def api_key_touch(*, key_id: int) -> None:
         logger.warning("api_key_touch_failed", api_key_id=key_id, error=str(exc))
 
 
+def api_key_touch_due(*, key_id: int) -> bool:
+    """Whether `api_key_touch` would write now (it does I/O then, so it runs in a thread)."""
+    return time.monotonic() - _touched.get(key_id, float("-inf")) >= settings.ACCESS_LAST_USED_INTERVAL_S
+
+
 def api_key_touch_reset_for_tests() -> None:
     with _touched_lock:
         _touched.clear()

@@ -1,17 +1,17 @@
 """GET /api/v1/models: the catalogue as clients see it; provider health and health reports."""
 
-from adrf.views import APIView
 from asgiref.sync import sync_to_async
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.api_views import ClientKeyApiView
 from aiprovider_site.errors import ApiError
 from providers.catalogue import catalogue_current
 from providers.selectors import health_report_list, provider_health_detail, provider_health_statuses
 
 
-class ModelListApi(APIView):
+class ModelListApi(ClientKeyApiView):
     """Every enabled model with its provider, aliases, prices (USD per 1M tokens) and context window."""
 
     class ModelEntrySerializer(serializers.Serializer):
@@ -106,7 +106,7 @@ class ProviderHealthDetailSerializer(serializers.Serializer):
     checks = HealthCheckEntrySerializer(many=True)
 
 
-class ProviderHealthApi(APIView):
+class ProviderHealthApi(ClientKeyApiView):
     """One provider's health: current status, its last checks (`?limit=`, default 20) and its
     uptime and probe latency percentiles over the last 24 hours."""
 
@@ -173,7 +173,7 @@ class HealthReportSerializer(serializers.Serializer):
     totals = serializers.DictField(help_text="requests, cache_hits, failovers, errors (by code).")
 
 
-class HealthReportListApi(APIView):
+class HealthReportListApi(ClientKeyApiView):
     """The hourly health reports, newest first (`?limit=`, default 24)."""
 
     @extend_schema(

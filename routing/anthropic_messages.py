@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import structlog
-from adrf.views import APIView
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.api_views import ClientKeyApiView
 from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ChatRequest, ProviderError
@@ -210,7 +210,7 @@ def _dropped_headers(dropped) -> dict[str, str]:
     return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
 
 
-class _AnthropicApi(APIView):
+class _AnthropicApi(ClientKeyApiView):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         request_id = getattr(request, "request_id", None)

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 
-from adrf.views import APIView
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.api_views import ClientKeyApiView
 from access.limits import Reservation, access_admit, access_settle
 from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError, error_body
@@ -203,7 +203,7 @@ async def with_limit_headers(call, limit_headers: dict[str, str], reservation: R
         raise
 
 
-class CompletionApi(APIView):
+class CompletionApi(ClientKeyApiView):
     """Route one chat completion to the best healthy provider."""
 
     forced_provider: str | None = None
@@ -334,7 +334,7 @@ class ProviderCompletionApi(CompletionApi):
         return await super().post(request, provider_name=provider_name)
 
 
-class ProviderListApi(APIView):
+class ProviderListApi(ClientKeyApiView):
     """Every enabled provider with its status, health and live stats."""
 
     class ProviderStatusSerializer(serializers.Serializer):

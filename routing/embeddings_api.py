@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from adrf.views import APIView
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.api_views import ClientKeyApiView
 from access.limits import access_admit
 from aiprovider_site.docs import request_examples
 from aiprovider_site.errors import ApiError
@@ -59,7 +59,7 @@ def _parse(request) -> EmbeddingsInput:
         ) from None
 
 
-class EmbeddingsApi(APIView):
+class EmbeddingsApi(ClientKeyApiView):
     """OpenAI-compatible embeddings on OpenAI, Gemini and OpenAI-compatible providers."""
 
     @extend_schema(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from adrf.views import APIView
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.api_views import ClientKeyApiView
 from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError, openai_error_body
 from providers.adapters.base import ProviderError
@@ -146,7 +146,7 @@ def _dropped_headers(dropped) -> dict[str, str]:
     return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
 
 
-class ChatCompletionsApi(APIView):
+class ChatCompletionsApi(ClientKeyApiView):
     """OpenAI-compatible chat completions: tools, structured output, images and reasoning on
     every provider that can take them."""
 
@@ -287,7 +287,7 @@ class ChatCompletionsApi(APIView):
         return stream_response(stream, events(), {**limit_headers, **_dropped_headers(stream.dropped)})
 
 
-class OpenAIModelListApi(APIView):
+class OpenAIModelListApi(ClientKeyApiView):
     """OpenAI-compatible model list: every public model name the gateway answers to."""
 
     @extend_schema(

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from adrf.views import APIView
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.api_views import ClientKeyApiView
 from aiprovider_site.docs import event_stream, request_examples
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ProviderError
@@ -104,7 +104,7 @@ def sse_event(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
-class ResponsesApi(APIView):
+class ResponsesApi(ClientKeyApiView):
     """OpenAI Responses API (stateless core), answered by any provider through the same translation
     as chat completions."""
 
