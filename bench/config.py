@@ -58,7 +58,7 @@ class BenchConfig:
             connections=number("BENCH_CONNECTIONS", 32, 32),
             streams=number("BENCH_STREAMS", 200, 30),
             burst_connections=number("BENCH_BURST", 1000, 1000),
-            burst_duration_s=number("BENCH_BURST_DURATION", 15, 5),
+            burst_duration_s=number("BENCH_BURST_DURATION", 20, 10),
             burst_upstream_delay_s=float(environ.get("BENCH_BURST_DELAY_S", "1.0")),
             memory_checkpoints=(first, last),
             profile=_flag(environ, "BENCH_PROFILE", True),

@@ -144,21 +144,31 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--delay-ms", type=int, default=1000)
     parser.add_argument("--kinds", default=",".join(CASES), help="comma-separated: openai,anthropic,gemini")
+    parser.add_argument(
+        "--emulator-pid",
+        type=int,
+        default=0,
+        help="use the emulator already serving on --port (this process id) instead of starting one",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     port = args.port or free_port()
     root = f"http://127.0.0.1:{port}"
-    emulator = subprocess.Popen(
-        [sys.executable, "manage.py", "run_emulator", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings"},
-    )
+    emulator = None
+    if not args.emulator_pid:
+        emulator = subprocess.Popen(
+            [sys.executable, "manage.py", "run_emulator", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "aiprovider_site.settings"},
+        )
     try:
         asyncio.run(_wait_and_configure(root, args.delay_ms))
-        results = asyncio.run(run(root, args.count, args.kinds.split(","), emulator.pid))
+        pid = args.emulator_pid or emulator.pid
+        results = asyncio.run(run(root, args.count, args.kinds.split(","), pid))
     finally:
-        emulator.terminate()
-        emulator.wait(10)
+        if emulator is not None:
+            emulator.terminate()
+            emulator.wait(10)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 # The per-worker scenarios: key in a round's figures, label, the system that serves it.
 GATEWAY_SCENARIOS = (
+    ("noop", "gateway, a no-op Django async view (`/api/v1/bench/noop`)"),
     ("miss", "gateway, cache miss (`/api/v1/completion`, `no-cache, no-store`)"),
     ("hit", "gateway, cache hit (`/api/v1/completion`)"),
     ("openai", "gateway, cache miss, OpenAI door (`/v1/chat/completions`)"),
@@ -178,6 +179,12 @@ def _ms(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _load(meta: dict) -> str:
+    if meta.get("load_start") is None:
+        return "not recorded"
+    return f"{meta['load_start']:.1f} at the start, {meta.get('load_end', float('nan')):.1f} at the end"
+
+
 def per_worker_table(results: dict) -> list[str]:
     n = results["meta"]["connections"]
     compare = any("litellm" in r for r in results["rounds"])
@@ -208,14 +215,15 @@ def per_worker_table(results: dict) -> list[str]:
 
     lines.append(row("upstream straight (bench/upstream.py)", "upstream", "", None, upstream=True))
     if compare:
-        lines.append(row("LiteLLM proxy (`/v1/chat/completions`)", "litellm", "miss", "1"))
+        lines.append(row("LiteLLM proxy (`/v1/chat/completions`)", "litellm", "miss", "1x"))
     for key, label in GATEWAY_SCENARIOS:
         if not any(f"{key}_c1" in r["gateway"] for r in results["rounds"]):
             continue
-        ratios = throughput_ratio(results, key)
-        lines.append(
-            row(label, "gateway", key, f"{median(ratios):.2f}x ({spread(ratios, '.2f')})" if ratios else None)
-        )
+        ratios = throughput_ratio(results, key) if key != "noop" else []
+        ratio = None
+        if ratios:
+            ratio = f"{median(ratios):.2f}x" + (f" ({spread(ratios, '.2f')})" if len(ratios) > 1 else "")
+        lines.append(row(label, "gateway", key, ratio))
     return lines
 
 
@@ -262,6 +270,12 @@ def burst_table(burst: dict) -> list[str]:
         )
     for label, key in targets:
         f = burst[key]
+        if not f["requests"]:
+            lines.append(
+                f"| wrk, {burst['connections']:,} connections, {burst['duration_s']} s | {label} | "
+                "none finished within the run | | | | 0 | |"
+            )
+            continue
         lines.append(
             f"| wrk, {burst['connections']:,} connections, {burst['duration_s']} s | {label} | "
             f"{f['rps']:.0f} | "
@@ -316,7 +330,8 @@ def render(results: dict) -> str:
         "",
         "## Setup",
         "",
-        f"- Machine: {meta['machine']}.",
+        f"- Machine: {meta['machine']}; 1-minute load average {_load(meta)} (anything above the "
+        "benchmark's own processes is other work sharing the CPUs).",
         f"- Gateway: commit {meta['commit']}, gunicorn with uvicorn workers (gunicorn.conf.py), "
         f"`DEVELOPMENT_MODE=false`, `LOG_LEVEL=WARNING`, {meta['database']}, {meta['redis']}; one worker for "
         "the per-worker scenarios, streams and memory; worker recycling off (`GUNICORN_MAX_REQUESTS=0`) so "

@@ -122,6 +122,8 @@ def gateway_env(*, database: str, redis: str, upstream_url: str, work: Path) -> 
             "OPENAI_API_KEY": "sk-bench",
             "DEEPSEEK_API_KEY": "sk-bench-slow",
             "RESPONSE_CACHE_TTL_S": "3600",
+            # /api/v1/bench/noop: a Django async view that does nothing, the floor under every scenario.
+            "BENCHMARK_NOOP_VIEW": "true",
             # Recycling would reset the worker's memory in the middle of the memory run.
             "GUNICORN_MAX_REQUESTS": "0",
         }
@@ -186,6 +188,8 @@ class Scripts:
             path = work / f"{name}.lua"
             path.write_text(wrk_script(method="POST", **spec))
             self.paths[name] = path
+        self.paths["noop"] = work / "noop.lua"
+        self.paths["noop"].write_text(wrk_script(method="GET"))
         self.gateway_auth = auth
         self.litellm_key = litellm_key
 
@@ -198,6 +202,7 @@ PATHS = {
     "openai": "/v1/chat/completions",
     "burst": "/api/v1/providers/deepseek/completion",
     "litellm": "/v1/chat/completions",
+    "noop": "/api/v1/bench/noop",
 }
 
 
@@ -244,7 +249,7 @@ def stream_targets(servers: dict[str, Server], scripts: Scripts) -> dict[str, tu
 
 def warm_up(servers: dict[str, Server], scripts: Scripts) -> None:
     """Catalogue snapshot, key cache, provider clients, the cached answer: all loaded before measuring."""
-    for name in ("miss", "hit", "openai"):
+    for name in ("noop", "miss", "hit", "openai"):
         wrk_run(servers["gateway"].url + PATHS[name], scripts.paths[name], connections=2, duration_s=2)
     if "litellm" in servers:
         wrk_run(
@@ -270,7 +275,7 @@ def per_worker_round(index: int, cfg: BenchConfig, servers: dict[str, Server], s
     figures["upstream"]["c1"] = measure(up, scripts, "upstream", connections=1, duration_s=d)
     figures["upstream"]["cN"] = measure(up, scripts, "upstream", connections=n, duration_s=d)
     gateway_first = index % 2 == 0
-    for key in ("miss", "hit", "openai"):
+    for key in ("noop", "miss", "hit", "openai"):
         turns = [("gateway", key)]
         if "litellm" in servers and key == "miss":
             figures.setdefault("litellm", {})
@@ -518,6 +523,7 @@ def run(cfg: BenchConfig, *, compare: bool) -> dict:
             "burst_delay_s": cfg.burst_upstream_delay_s,
             "profile_duration_s": cfg.profile_duration_s,
             "quick": cfg.quick,
+            "load_start": os.getloadavg()[0],
         }
         print("bench: warming up", flush=True)
         warm_up(servers, scripts)
@@ -535,6 +541,7 @@ def run(cfg: BenchConfig, *, compare: bool) -> dict:
         if cfg.profile:
             print("bench: profile pass", flush=True)
             results["profiles"] = profile_phase(cfg, env, work, scripts)
+        results["meta"]["load_end"] = os.getloadavg()[0]
     except Exception:
         for server in servers.values():
             tail = server.log_tail()

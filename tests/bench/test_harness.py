@@ -228,7 +228,7 @@ def test_without_litellm_the_ratio_targets_are_not_judged():
 
 def test_the_page_shows_both_systems_the_ratios_and_the_profile():
     page = render(_results())
-    assert "| LiteLLM proxy (`/v1/chat/completions`) | 20.00 | 19.60-19.80 | 100-200 | 0 | 1 |" in page
+    assert "| LiteLLM proxy (`/v1/chat/completions`) | 20.00 | 19.60-19.80 | 100-200 | 0 | 1x |" in page
     assert (
         "| gateway, cache miss (`/api/v1/completion`, `no-cache, no-store`) | 1.70-1.90 | 1.50 | 500-600 | 0 "
         "| 4.00x (3.00-5.00) |" in page
