@@ -3,7 +3,9 @@
 1. Takes its ports first (the gateway's, and the emulator's with --demo): a port already in use
    stops it at once, with the variable that moves it, before any setup runs.
 2. Brings the database up to date, skipping what is done: migrations only when some are pending,
-   then the catalogue and the periodic tasks (both idempotent, a fraction of a second).
+   then the catalogue and the periodic tasks (both idempotent, a fraction of a second). In
+   production mode (DEBUG off) it also collects the static files when some are not collected yet:
+   the admin and the API docs answer 500 without them.
 3. Says which providers have a key (and what to do when none has), and prints the development
    key with an example request that works in the mode the service is in.
 4. Serves the gateway with uvicorn on the socket it took (one worker, as `make run` always did).
@@ -34,6 +36,20 @@ def _relative(path) -> Path:
         return path.relative_to(settings.BASE_DIR)
     except ValueError:
         return path
+
+
+def static_files_uncollected() -> list[str]:
+    """Static files the apps provide that the collected manifest does not know."""
+    from django.contrib.staticfiles import finders
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    collected = getattr(staticfiles_storage, "hashed_files", None) or {}
+    found = set()
+    for finder in finders.get_finders():
+        for path, storage in finder.list(["CVS", ".*", "*~"]):
+            prefix = getattr(storage, "prefix", None)
+            found.add(f"{prefix}/{path}" if prefix else path)
+    return sorted(found - set(collected))
 
 
 def port_in_use(host: str, port: int, variable: str, target: str) -> CommandError:
@@ -154,6 +170,20 @@ class Command(BaseCommand):
             "schedules",
             f"{len(tasks.created)} created, {len(tasks.updated)} updated" if changed else "up to date",
         )
+        self._static_files()
+
+    def _static_files(self) -> None:
+        """Production storage serves only collected, hashed files (a missing one is a 500 on every
+        page that names it), so what is not collected yet is collected now."""
+        if settings.DEBUG:
+            return  # development serves static files straight from the apps
+        missing = static_files_uncollected()
+        where = _relative(settings.STATIC_ROOT)
+        if not missing:
+            self._step("static", f"up to date ({where})")
+            return
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self._step("static", f"{len(missing)} file(s) not collected yet: collected into {where}")
 
     def _point_providers_at(self, emulator) -> None:
         """Every enabled provider's key variable gets a placeholder (the emulator takes any key
