@@ -14,9 +14,10 @@ long for a hang: until a hung call times out, its request waits and the circuit 
   it at once. A stalled call whose provider's circuit is then open moves on: streams and
   embeddings fail over, a non-streamed call is raced by a hedged attempt (routing.hedging).
 
-Stalls are counted per worker process (a worker sees its own calls wait); the circuit they open is
-shared by every worker. Any answer resets the count, so a provider busy with long generations and
-short ones alike never collects enough stalls to open.
+Each of the three settings at 0 turns its mechanism off. Stalls are counted per worker process (a
+worker sees its own calls wait); the circuit they open is shared by every worker. Any answer resets
+the count, so a provider busy with long generations and short ones alike never collects enough
+stalls to open.
 """
 
 from __future__ import annotations
@@ -58,13 +59,19 @@ class StallWatch:
         self.on_open = on_open
         self.stalled = False
         self.opened = False
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> StallWatch:
-        self._task = asyncio.create_task(self._watch())
+        stall_after = settings.ROUTING_STALL_AFTER_S
+        if stall_after > 0:  # 0: stall detection off
+            # A timer, not a task: most calls answer before it fires, and cancelling it is cheap.
+            self._timer = asyncio.get_running_loop().call_later(stall_after, self._stall)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
         answered = exc is None or isinstance(exc, StopAsyncIteration) or (
@@ -74,12 +81,14 @@ class StallWatch:
             _stalled.pop(self.provider, None)
         return False
 
+    def _stall(self) -> None:
+        self.stalled = True
+        if self.state.state == "open":
+            return  # a last resort on a circuit already open: nothing new to learn or to do
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
     async def _watch(self) -> None:
         try:
-            await asyncio.sleep(settings.ROUTING_STALL_AFTER_S)
-            self.stalled = True
-            if self.state.state == "open":
-                return  # a last resort on a circuit already open: nothing new to learn or to do
             await _stall_noted(self.provider, self.state)
             while True:
                 seen = routing_view_breaker(self.provider)
@@ -162,7 +171,7 @@ async def next_chunk(upstream: AsyncIterator[ChatChunk], *, provider: str) -> Ch
     """A stream's next chunk, within the idle timeout (StopAsyncIteration at its end)."""
     idle_s = settings.ROUTING_STREAM_IDLE_TIMEOUT_S
     try:
-        async with asyncio.timeout(idle_s):
+        async with asyncio.timeout(idle_s if idle_s > 0 else None):  # 0: no idle timeout
             return await anext(upstream)
     except TimeoutError:
         message = f"the stream went idle: no chunk for {idle_s:g}s"

@@ -633,7 +633,8 @@ class _Router:
 
     def first_byte_timeout_for(self, option: _Option) -> float:
         """How long a stream may take to its first chunk before the next candidate is tried."""
-        return min(settings.ROUTING_FIRST_BYTE_TIMEOUT_S, self.timeout_for(option))
+        first_byte = settings.ROUTING_FIRST_BYTE_TIMEOUT_S  # 0: the call's own timeout only
+        return min(first_byte, self.timeout_for(option)) if first_byte > 0 else self.timeout_for(option)
 
     def lost(self, option: _Option, started: float, *, reason: str) -> None:
         """A call cancelled unanswered because another candidate answered first (routing.hedging)."""
