@@ -10,10 +10,12 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from redis import Redis
 
@@ -27,6 +29,8 @@ from tests.ops.clone import free_ports
 pytestmark = [pytest.mark.urls("tests.access.urls")]
 
 ENVELOPE_KEYS = {"error", "error_code", "timestamp", "request_id", "context"}
+# How long four clients send requests while the database is partitioned away.
+PARTITION_LOAD_S = 9.0
 
 
 def random_secret() -> str:
@@ -83,6 +87,51 @@ def test_known_keys_are_served_while_the_database_is_down_revoked_and_unknown_on
     assert post_gate(client, never_seen_here).status_code == 200
     assert post_gate(client, revoked).status_code == 401
     assert len(events(json_log_lines, "api_key_store_recovered")) == 1
+
+
+def test_a_partitioned_database_does_not_hold_requests_for_known_keys(client, make_key, database_outage, settings):
+    """PostgreSQL that answers nothing at all: a new connection fails after its connect timeout, and
+    only one lookup at a time (once a second) waits for that; the others are served stale at once."""
+    settings.ACCESS_KEY_CACHE_TTL_S = 1
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    assert options.get("connect_timeout") == 5  # DB_CONNECT_TIMEOUT_S's default
+    options["connect_timeout"] = 1
+    try:
+        secrets_ = [make_key()[1] for _ in range(4)]
+        for secret in secrets_:
+            assert post_gate(client, secret).status_code == 200
+        time.sleep(1.1)
+        connection.close()
+        database_outage.cut(silent=True)
+        results: list[tuple[int, float]] = []
+        started = time.monotonic()
+
+        def requests_of(secret: str) -> None:
+            own = Client()
+            try:
+                while time.monotonic() - started < PARTITION_LOAD_S:
+                    sent = time.monotonic()
+                    status = post_gate(own, secret).status_code
+                    results.append((status, time.monotonic() - sent))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=requests_of, args=(secret,)) for secret in secrets_]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads), "requests hung on the partitioned database"
+        assert {status for status, _ in results} == {200}
+        waited = [seconds for _, seconds in results if seconds > 1]
+        # Each thread may meet the connect timeout once as the outage begins; after that one lookup at
+        # a time probes the database (waiting its connect timeout, libpq's minimum of 2 s, then
+        # OUTAGE_RETRY_S before the next probe); all the others (hundreds) are answered at once.
+        probes = PARTITION_LOAD_S / (OUTAGE_RETRY_S + 2)
+        assert len(waited) <= len(threads) + probes + 1, waited
+        assert len(results) > 10 * len(waited)
+    finally:
+        options["connect_timeout"] = 5
 
 
 def test_stale_answers_are_served_for_a_bounded_time_only(client, make_key, database_outage, settings):

@@ -13,12 +13,15 @@ from contextlib import contextmanager
 class CuttableProxy:
     """Forwards 127.0.0.1:`port` to `upstream`. While cut, every open connection is reset and every
     new one is accepted and reset at once: to a client the server is gone (connection refused or
-    closed mid-query), and it answers again as soon as the cut ends."""
+    closed mid-query), and it answers again as soon as the cut ends. A silent cut is a network
+    partition instead: connections are accepted and nothing ever comes back."""
 
     def __init__(self, upstream: tuple[str, int], port: int) -> None:
         self.upstream = upstream
         self.port = port
         self._cut = threading.Event()
+        self._silent = threading.Event()
+        self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -38,14 +41,25 @@ class CuttableProxy:
         self._stop.set()
         self._thread.join(5)
         self._listener.close()
+        self.restore()
         self._reset_all()
 
-    def cut(self) -> None:
+    def cut(self, *, silent: bool = False) -> None:
+        if silent:
+            self._silent.set()
+        else:
+            self._reset_all()
         self._cut.set()
-        self._reset_all()
 
     def restore(self) -> None:
+        if self._silent.is_set():
+            self._reset_all()  # what they carried during the partition was swallowed: unusable
         self._cut.clear()
+        self._silent.clear()
+        with self._lock:
+            held, self._held = self._held, []
+        for sock in held:
+            _reset(sock)
 
     @property
     def is_cut(self) -> bool:
@@ -69,7 +83,11 @@ class CuttableProxy:
                 return
             if self._cut.is_set():
                 self.refused += 1
-                _reset(client)
+                if self._silent.is_set():
+                    with self._lock:
+                        self._held.append(client)
+                else:
+                    _reset(client)
                 continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
@@ -85,7 +103,8 @@ class CuttableProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                target.sendall(data)
+                if not self._silent.is_set():  # a partition swallows everything
+                    target.sendall(data)
         except OSError:
             pass
         finally:
