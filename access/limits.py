@@ -438,6 +438,8 @@ async def access_admit(
             requested=sorted(model_names),
             allowed_models=list(key.allowed_models),
         )
+    if key.rpm_limit is None and key.tpm_limit is None and key.monthly_budget_usd is None:
+        return Admission(headers={})  # nothing to count: no shared state on this request's path
     now = now_s()
     window = _Window.at(now)
     reserve = max(0, int(reserve_tokens or 0)) if key.tpm_limit is not None else 0
@@ -477,8 +479,11 @@ async def access_settle(reservation: Reservation, *, tokens: int, cost_usd: Deci
     if reservation.settled:
         return
     reservation.settled = True
-    tokens = max(0, int(tokens))
-    cost = max(Decimal(0), Decimal(cost_usd or 0))
+    key = reservation.key
+    # Only what a limit reads is counted: tokens for a tokens-per-minute limit, cost for a budget
+    # (a budget set later rebuilds the month from the usage records, see `access_spend_source_register`).
+    tokens = max(0, int(tokens)) if key.tpm_limit is not None else 0
+    cost = max(Decimal(0), Decimal(cost_usd or 0)) if key.monthly_budget_usd is not None else Decimal(0)
     if not tokens and not cost and not reservation.tokens and not reservation.hold:
         return
     try:

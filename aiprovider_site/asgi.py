@@ -12,12 +12,20 @@ Django's handler has no lifespan support, so a small wrapper answers the lifespa
 closes the provider clients of this worker's event loop on shutdown.
 """
 
+import asyncio
 import logging
 import os
+import time
 
 import django
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core.cache import close_caches
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.db import close_old_connections, reset_queries
+from django.http import HttpResponse
+from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiprovider_site.settings")
 django.setup(set_prefix=False)
@@ -37,6 +45,67 @@ class ApiASGIHandler(ASGIHandler):
             raise ValueError(f"the API handler serves HTTP only, not {scope['type']}")
         await self.handle(scope, receive, send)
 
+    async def handle(self, scope, receive, send):
+        """Django 5.2's `ASGIHandler.handle` without its two trips to the sync thread per request:
+        `request_started` (sent with `asend`, whose sync receivers hop) and `response.close()`
+        (which sends `request_finished` from the thread). Their receivers are Django's database and
+        cache housekeeping (`reset_queries`, `close_old_connections`, `close_caches`,
+        `reset_urlconf`), which only matter to the sync thread's connections: an API request
+        rarely touches them, so they run there at most once every `HOUSEKEEPING_S` seconds.
+        Streams still close in the thread (their closers may block)."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        await _housekeeping()
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+
+        async def process_request(request, send):
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client went away while the answer was being sent
+            return response
+
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request(request, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            await _housekeeping()
+        else:
+            if isinstance(response, HttpResponse):  # bytes in memory: nothing to release
+                response.closed = True
+                await _housekeeping()
+            else:
+                await sync_to_async(response.close)()
+        body_file.close()
+
     def load_middleware(self, is_async=False):
         full = settings.MIDDLEWARE
         settings.MIDDLEWARE = settings.API_MIDDLEWARE
@@ -44,6 +113,26 @@ class ApiASGIHandler(ASGIHandler):
             super().load_middleware(is_async=is_async)
         finally:
             settings.MIDDLEWARE = full
+
+
+# Django's per-request housekeeping, on the API path at most this often (see ApiASGIHandler.handle).
+HOUSEKEEPING_S = 1.0
+_housekeeping_due = 0.0
+
+
+def _db_and_cache_housekeeping() -> None:
+    reset_queries()
+    close_old_connections()
+    close_caches()
+
+
+async def _housekeeping() -> None:
+    global _housekeeping_due
+    now = time.monotonic()
+    if now < _housekeeping_due:
+        return
+    _housekeeping_due = now + HOUSEKEEPING_S
+    await sync_to_async(_db_and_cache_housekeeping)()
 
 
 django_application = ASGIHandler()
