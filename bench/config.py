@@ -62,7 +62,7 @@ class BenchConfig:
             burst_upstream_delay_s=float(environ.get("BENCH_BURST_DELAY_S", "1.0")),
             memory_checkpoints=(first, last),
             profile=_flag(environ, "BENCH_PROFILE", True),
-            profile_duration_s=number("BENCH_PROFILE_DURATION", 5, 2),
+            profile_duration_s=number("BENCH_PROFILE_DURATION", 8, 2),
             port_base=number("BENCH_PORT_BASE", 18600, 18600),
             strict=_flag(environ, "BENCH_STRICT", False),
         )

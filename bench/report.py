@@ -297,12 +297,17 @@ def memory_lines(memory: dict, litellm_rss_kib: int | None) -> list[str]:
     return lines
 
 
-def profile_lines(name: str, profile: dict, *, top: int = 12) -> list[str]:
+def profile_lines(name: str, profile: dict, *, top: int = 15) -> list[str]:
     cpu = ", ".join(f"{thread} {seconds:.2f} s" for thread, seconds in list(profile["cpu_s"].items())[:4])
+    packages = ", ".join(f"{package} {share * 100:.0f}%" for package, share in profile.get("packages", []))
     lines = [
         f"**{name}**: {profile['samples']} samples over {profile['seconds']:.1f} s; CPU time by thread: "
         f"{cpu or 'none'}.",
         "",
+    ]
+    if packages:
+        lines += [f"Self time by package: {packages}.", ""]
+    lines += [
         "| cumulative | function (share of the event loop's CPU samples) | self | innermost function |",
         "| ---: | --- | ---: | --- |",
     ]
@@ -393,11 +398,13 @@ def render(results: dict) -> str:
             "## Profiles",
             "",
             f"A short pass per scenario ({meta['profile_duration_s']} s, {meta['connections']} connections; "
-            "streams one at a time) on a one-worker gateway serving bench/profiled_asgi.py: SIGPROF every "
-            "millisecond of CPU time records the event loop's Python stack (bench/sampler.py). C code counts "
+            "streams one at a time) on a one-worker gateway serving bench/profiled_asgi.py: SIGPROF at each "
+            "millisecond of CPU time (at most one per kernel tick) records the event loop's Python stack "
+            "(bench/sampler.py). C code counts "
             "for the Python function that called it (uvloop's own: `asyncio/runners.py:run`); other threads "
-            "appear in the CPU time line only. The event loop and server frames under every sample are left "
-            "out of the cumulative column.",
+            "appear in the CPU time line only. The event loop and server frames under every sample "
+            "(and Django's handler chain, which wraps every request whole) are left out of the cumulative "
+            "column.",
             "",
         ]
         for name, profile in results["profiles"].items():

@@ -552,7 +552,8 @@ def run(cfg: BenchConfig, *, compare: bool) -> dict:
         for server in servers.values():
             server.stop()
         # The servers' own logs (warnings and errors only) outlive the run, for a look at failures.
-        LOGS.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(LOGS, ignore_errors=True)
+        LOGS.mkdir(parents=True)
         for log in work.glob("*.log"):
             shutil.copy(log, LOGS / log.name)
         shutil.rmtree(work, ignore_errors=True)

@@ -38,6 +38,9 @@ ROOT_FRAMES = (
     "uvicorn/main.py",
     ".venv/bin/",
     "bench/",
+    # Django's handler chain wraps every request whole: it would fill the top of the list.
+    "django/core/handlers/",
+    "django/views/decorators/",
 )
 
 
@@ -54,6 +57,14 @@ def frame_label(filename: str, function: str) -> str:
 
 def is_root_frame(label: str) -> bool:
     return label.startswith(ROOT_FRAMES)
+
+
+def package_of(label: str) -> str:
+    """The top-level package or standard-library module a frame belongs to."""
+    filename = label.rpartition(":")[0]
+    if filename.startswith("<"):
+        return "(generated code)" if filename == "<string>" else filename.strip("<>").split()[-1]
+    return filename.split("/", 1)[0].removesuffix(".py")
 
 
 def thread_cpu_s() -> dict[int, float]:
@@ -106,7 +117,7 @@ class CpuSampler:
             self._previous = None
         return self.summary()
 
-    def summary(self, *, top: int = 15) -> dict:
+    def summary(self, *, top: int = 20) -> dict:
         wall = time.monotonic() - self.started
         names = {t.native_id: t.name for t in threading.enumerate()}
         # A forked worker's main thread may still carry the parent's id in `threading`.
@@ -117,6 +128,9 @@ class CpuSampler:
             if used > 0:
                 cpu[names.get(tid, "other threads")] += used
         total = self.samples or 1
+        packages = Counter()
+        for label, count in self.own.items():
+            packages[package_of(label)] += count
         return {
             "seconds": wall,
             "samples": self.samples,
@@ -128,4 +142,6 @@ class CpuSampler:
                 if not is_root_frame(label)
             ][:top],
             "self": [(label, count / total) for label, count in self.own.most_common(top)],
+            # Self time summed by package: which libraries the CPU went to.
+            "packages": [(name, count / total) for name, count in packages.most_common(12)],
         }

@@ -151,8 +151,8 @@ def start_gateway(
         env=gateway_env,
         work=work,
     )
-    # Any answer will do (401 without a key): the worker is up and has loaded the app.
-    wait_http(f"{server.url}/api/v1/models", proc=server.proc)
+    # The no-op view (BENCHMARK_NOOP_VIEW): up, with the app loaded, and nothing in the log.
+    wait_http(f"{server.url}/api/v1/bench/noop", proc=server.proc)
     server.extra["workers"] = workers
     return server
 

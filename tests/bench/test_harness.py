@@ -11,7 +11,7 @@ import pytest
 from bench.clients import count_text_chunks, percentile, stream_summary
 from bench.config import BenchConfig
 from bench.report import evaluate_targets, render
-from bench.sampler import CpuSampler, frame_label
+from bench.sampler import CpuSampler, frame_label, is_root_frame, package_of
 from bench.wrk import WrkError, wrk_parse, wrk_run, wrk_script
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:18601/api/v1/completion
@@ -279,9 +279,19 @@ def test_the_profiler_finds_the_function_that_burns_the_cpu():
     top_self = dict(profile["self"])
     assert top_self.get("tests/bench/test_harness.py:_busy_work", 0) > 0.5
     assert profile["cpu_s"]["MainThread"] > 0
+    assert dict(profile["packages"]).get("tests", 0) > 0.5
 
 
 def test_frame_labels_drop_the_install_prefix():
     assert frame_label("/x/.venv/lib/python3.11/site-packages/django/core/handlers/asgi.py", "handle") == (
         "django/core/handlers/asgi.py:handle"
     )
+
+
+def test_packages_and_the_frames_left_out_of_the_cumulative_list():
+    assert package_of("rest_framework/fields.py:__init__") == "rest_framework"
+    assert package_of("uuid.py:uuid4") == "uuid"
+    assert package_of("<string>:__init__") == "(generated code)"
+    assert is_root_frame("django/core/handlers/base.py:get_response_async")
+    assert is_root_frame("asyncio/runners.py:run")
+    assert not is_root_frame("routing/services.py:completion_create")
