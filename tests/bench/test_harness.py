@@ -3,6 +3,7 @@ counting, the targets and ratios of the report, the knobs, the profiler. No timi
 
 import json
 import shutil
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -295,3 +296,22 @@ def test_packages_and_the_frames_left_out_of_the_cumulative_list():
     assert is_root_frame("django/core/handlers/base.py:get_response_async")
     assert is_root_frame("asyncio/runners.py:run")
     assert not is_root_frame("routing/services.py:completion_create")
+
+
+def test_a_port_in_use_or_a_database_that_is_not_postgresql_is_one_clear_line(tmp_path, monkeypatch):
+    from bench.run import database_url
+    from bench.servers import MissingService, start
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(MissingService) as refused:
+            start("upstream", ["true"], port=port, env={}, work=tmp_path)
+    assert refused.value.message == (
+        f"bench: port {port} (upstream) is in use; set BENCH_PORT_BASE to a free range"
+    )
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///bench.sqlite3")
+    with pytest.raises(MissingService) as refused:
+        database_url()
+    assert "DATABASE_URL must point at PostgreSQL" in refused.value.message
