@@ -345,8 +345,9 @@ def render(results: dict) -> str:
     if compare:
         lines.append(
             f"- LiteLLM: proxy {meta.get('litellm_version', '?')} in bench/.litellm, "
-            "one worker, no database, "
-            "master key set, same upstream; rounds alternate gateway and LiteLLM scenario by scenario."
+            "one worker, no database, no response cache, "
+            "master key set, same upstream; in each round LiteLLM is measured right beside the gateway's "
+            "cache miss, going first in every other round."
         )
     lines += [
         f"- Upstream: bench/upstream.py under uvicorn, a canned OpenAI-format answer at once "
