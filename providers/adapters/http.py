@@ -1,10 +1,12 @@
 """The HTTP layer every adapter shares: one aiohttp connection pool per provider, an httpx2 transport
 that puts the official SDKs on that pool, and what a transport failure means.
 
-Why aiohttp: a burst of 1,000 simultaneous calls to an upstream that answers in 1 s took 4.4 s (p99)
-through the SDKs on their default httpx2 transport and 30 s through httpx, against 1.4 s for bare
-aiohttp (bench/pool_burst.py). The pool is sized for bursts by `PoolLimits`: a call beyond the
-limit waits for a free connection within its own deadline, it is never refused.
+Why aiohttp: 1,000 simultaneous completions against an upstream that answers in 1 s cost the
+adapters 4.3-4.9 s of CPU on the SDKs' default httpx2 transport and 7-25 s on httpx (Gemini), so
+the burst ended after 10-13 s and 20-60 s; on this pool 0.35-0.55 s (cold pool: 0.6-0.9 s), about
+what bare aiohttp costs, and the burst ends in 1.5-2.3 s on a loaded 2-core machine
+(bench/pool_burst.py). The pool is sized for bursts by `PoolLimits`: a call beyond the limit waits
+for a free connection within its own deadline, it is never refused.
 
 Django-free, like every adapter module.
 """
@@ -12,9 +14,11 @@ Django-free, like every adapter module.
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx2
@@ -65,8 +69,9 @@ class ProviderHttp:
             limit_per_host=0,  # one provider, usually one host: the pool's limit is the host's
             keepalive_timeout=limits.keepalive_s,
         )
-        # trust_env: proxies from HTTP(S)_PROXY/NO_PROXY are honoured, as httpx did before.
-        self.session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        # A proxy from HTTP(S)_PROXY/NO_PROXY is honoured, as httpx honoured it, but looked up once
+        # here: aiohttp's trust_env looks it (and ~/.netrc) up in a thread on every request.
+        self.session = aiohttp.ClientSession(connector=connector, proxy=env_proxy(base_url))
         self.base_url = base_url.rstrip("/") + "/"
         self.headers: dict[str, str] = dict(headers or {})
 
@@ -121,6 +126,14 @@ class ProviderHttp:
                 connector._close()  # the synchronous part of `close()`; nothing left to await
         except Exception:  # noqa: S110 - a finaliser must not raise (interpreter shutdown)
             pass
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) names for `url`, if any."""
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _timeout(timeout: float | None, read_timeout: float | None = None) -> aiohttp.ClientTimeout:
