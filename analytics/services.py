@@ -22,16 +22,24 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
+from access.models import ApiKey
 from aiprovider_site.shared_state import KEY_PREFIX, shared_state, sync_redis
 from analytics.models import UsageAttempt, UsageDeadLetter, UsageRecord
 
@@ -173,7 +181,7 @@ def _store(events: list[UsageEvent]) -> int:
     written = 0
     for event in events:
         try:
-            written += _write([event])
+            written += _write_alone(event)
         except DATABASE_DOWN_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except Exception as exc:
@@ -181,6 +189,18 @@ def _store(events: list[UsageEvent]) -> int:
                 payload=event.to_json(), error=exc, record_id=event.record_id, request_id=event.request_id
             )
     return written
+
+
+def _write_alone(event: UsageEvent) -> int:
+    try:
+        return _write([event])
+    except IntegrityError:
+        if event.api_key_id is None or ApiKey.objects.filter(pk=event.api_key_id).exists():
+            raise
+    # The key was deleted between the request and the flush: the record lands without it, as the
+    # foreign key's SET_NULL would have left it had the record been written first.
+    logger.info("usage_record_key_deleted", record_id=event.record_id, api_key_id=event.api_key_id)
+    return _write([replace(event, api_key_id=None)])
 
 
 def _dead_letter(*, payload: str, error: BaseException, record_id: str = "", request_id: str = "") -> None:

@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
 from redis import Redis
 
+from access.services import api_key_create
 from analytics.models import UsageDeadLetter, UsageRecord
 from analytics.services import GROUP, STREAM_KEY, UsageEvent, usage_flush, usage_record_enqueue
 from providers.adapters.base import MAX_REPORTED_TOKENS
@@ -143,3 +144,18 @@ def test_dead_letters_are_visible_read_only_in_the_admin(admin_client, settings)
     assert admin_client.get("/admin/analytics/usagedeadletter/add/").status_code == 403
     assert admin_client.post(f"/admin/analytics/usagedeadletter/{letter.pk}/delete/").status_code == 403
     assert UsageDeadLetter.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_whose_key_was_deleted_before_the_flush_lands_without_it(queue_backend):
+    api_key, _ = api_key_create(name="deleted-soon")
+    kept, _ = api_key_create(name="kept")
+    enqueue(
+        event("of-the-deleted-key", prompt_tokens=4, api_key_id=api_key.pk),
+        event("of-a-kept-key", prompt_tokens=5, api_key_id=kept.pk),
+    )
+    api_key.delete()
+    assert usage_flush() == 2
+    landed = {r.request_id: r.api_key_id for r in UsageRecord.objects.all()}
+    assert landed == {"of-the-deleted-key": None, "of-a-kept-key": kept.pk}
+    assert not UsageDeadLetter.objects.exists()
