@@ -40,7 +40,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
-from .sdk import PooledSdk, sdk_transport_error
+from .sdk import PooledSdk, sdk_model, sdk_transport_error
 
 _STOP_REASONS: Final[dict[str, str]] = {
     "end_turn": "stop",
@@ -185,11 +185,11 @@ class AnthropicAdapter(ProviderAdapter):
             )
             if not isinstance(raw, dict):
                 raise self._error("invalid_response", "response body is not a message")
-            response = self._response_from(construct_type(type_=AnthropicMessage, value=raw))
+            response = self._response_from(sdk_model(AnthropicMessage, raw, construct_type))
             response.provider_details["native"] = raw  # returned to an Anthropic client as is
             return response
         raw = await self.client().post_create("v1/messages", self._request_kwargs(request), timeout=timeout)
-        return self._response_from(construct_type(type_=AnthropicMessage, value=raw))
+        return self._response_from(sdk_model(AnthropicMessage, raw, construct_type))
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
         native = _native(request, self.kind) is not None

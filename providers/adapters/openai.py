@@ -47,7 +47,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
-from .sdk import PooledSdk, sdk_transport_error
+from .sdk import PooledSdk, sdk_model, sdk_transport_error
 
 _FINISH_REASONS: Final[dict[str, str]] = {
     "stop": "stop",
@@ -162,7 +162,7 @@ class OpenAIAdapter(ProviderAdapter):
         # The lean call (see sdk.py): the SDK's request pipeline costs more CPU than the exchange.
         kwargs = self._request_kwargs(request)
         raw = await self.client().post_create("chat/completions", kwargs, timeout=timeout)
-        return self._response_from(construct_type(type_=ChatCompletion, value=raw))
+        return self._response_from(sdk_model(ChatCompletion, raw, construct_type))
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
         stream = await self.client().sdk.chat.completions.create(
