@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import orjson
 import structlog
 from django.conf import settings
 
@@ -23,8 +24,13 @@ logger = structlog.get_logger(__name__)
 
 def cache_key(normalised_request: dict[str, Any]) -> str:
     """Stable across processes and hosts (never Python's salted `hash()`)."""
-    canonical = json.dumps(normalised_request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "resp:" + hashlib.sha256(canonical.encode()).hexdigest()
+    try:
+        canonical = orjson.dumps(normalised_request, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a value orjson does not take (an integer beyond 64 bits)
+        canonical = json.dumps(
+            normalised_request, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    return "resp:" + hashlib.sha256(canonical).hexdigest()
 
 
 class _LocalLru:
@@ -65,14 +71,17 @@ async def response_cache_get(key: str) -> dict[str, Any] | None:
     except Exception:
         logger.warning("response_cache_unavailable", op="get")
         return None
-    return json.loads(raw) if raw else None
+    return orjson.loads(raw) if raw else None
 
 
 async def response_cache_set(key: str, value: dict[str, Any]) -> None:
     ttl_s = settings.RESPONSE_CACHE_TTL_S
     if ttl_s <= 0:
         return
-    raw = json.dumps(value, separators=(",", ":"))
+    try:
+        raw = orjson.dumps(value).decode()
+    except TypeError:
+        raw = json.dumps(value, separators=(",", ":"))
     try:
         if settings.REDIS_URL:
             await shared_state().set(key, raw, ttl_s=ttl_s)
