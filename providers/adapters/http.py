@@ -2,11 +2,12 @@
 that puts the official SDKs on that pool, and what a transport failure means.
 
 Why aiohttp: 1,000 simultaneous completions against an upstream that answers in 1 s cost the
-adapters 4.3-4.9 s of CPU on the SDKs' default httpx2 transport and 7-25 s on httpx (Gemini), so
-the burst ended after 10-13 s and 20-60 s; on this pool 0.35-0.55 s (cold pool: 0.6-0.9 s), about
-what bare aiohttp costs, and the burst ends in 1.5-2.3 s on a loaded 2-core machine
-(bench/pool_burst.py). The pool is sized for bursts by `PoolLimits`: a call beyond the limit waits
-for a free connection within its own deadline, it is never refused.
+adapters 3.7-4.6 s of CPU on the SDKs' default httpx2 transport and 11-25 s on httpx (Gemini), so
+the burst's p99 was 4-7 s and 18-37 s; on this pool (and the lean call of sdk.py) 0.25 s with the
+pool warm and 0.5-0.7 s cold, less than a bare aiohttp client on a cold session, for a p99 of
+1.2-1.8 s on a loaded 2-core machine (bench/pool_burst.py). The pool is sized for bursts by
+`PoolLimits`: a call beyond the limit waits for a free connection within its own deadline, it is
+never refused.
 
 Django-free, like every adapter module.
 """
