@@ -3,7 +3,6 @@ provider list with live stats."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
@@ -20,6 +19,7 @@ from aiprovider_site.docs import HELLO, event_stream, request_examples
 from aiprovider_site.errors import ApiError, error_body
 from providers.adapters.base import Message, ProviderError
 from providers.catalogue import catalogue_current
+from routing.doors.openai_chat import json_bytes
 from routing.services import (
     CompletionCommand,
     CompletionResult,
@@ -166,8 +166,8 @@ def result_headers(result: CompletionResult | CompletionStream, *, cache_hit: bo
 
 
 def sse(data: dict, event: str | None = None) -> bytes:
-    prefix = f"event: {event}\n" if event else ""
-    return f"{prefix}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    prefix = b"event: " + event.encode() + b"\n" if event else b""
+    return prefix + b"data: " + json_bytes(data) + b"\n\n"
 
 
 def stream_response(

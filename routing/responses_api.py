@@ -8,7 +8,6 @@ and cost are exactly those of `/v1/chat/completions`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -20,7 +19,7 @@ from aiprovider_site.docs import event_stream, request_examples
 from aiprovider_site.errors import ApiError
 from providers.adapters.base import ProviderError
 from routing.apis import admit, result_headers, stream_response, with_limit_headers
-from routing.doors.openai_chat import REASONING_EFFORTS, DoorError
+from routing.doors.openai_chat import REASONING_EFFORTS, DoorError, json_bytes
 from routing.doors.openai_responses import (
     ResponseShape,
     ResponsesInput,
@@ -100,8 +99,7 @@ def _parse(request) -> ResponsesInput:
 
 def sse_event(event: dict) -> bytes:
     """One Responses stream event: `event: <type>` and its JSON data, as OpenAI sends them."""
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    return b"event: " + event["type"].encode() + b"\ndata: " + json_bytes(event) + b"\n\n"
 
 
 class ResponsesApi(ClientKeyApiView):

@@ -32,7 +32,7 @@ from providers.adapters.base import (
     ToolSpec,
     Usage,
 )
-from routing.doors.openai_chat import DoorError, RouteControls
+from routing.doors.openai_chat import DoorError, RouteControls, json_bytes
 from routing.doors.openai_chat import _route as route_controls_parse
 
 PROTOCOL: Final = "anthropic"
@@ -877,8 +877,7 @@ def messages_response_render(result, *, message_id: str, thinking_omitted: bool 
 
 def sse_event(data: dict[str, Any]) -> bytes:
     """One Anthropic event: `event: <type>` and its JSON (whose `type` is the same name)."""
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {data.get('type', 'message')}\ndata: {payload}\n\n".encode()
+    return b"event: " + str(data.get("type", "message")).encode() + b"\ndata: " + json_bytes(data) + b"\n\n"
 
 
 PING: Final = sse_event({"type": "ping"})

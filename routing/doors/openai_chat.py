@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from providers.adapters.base import (
     OPENAI_OPTIONS,
     ContentPart,
@@ -662,5 +664,14 @@ def usage_body(usage) -> dict[str, Any]:
     }
 
 
+def json_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON for answers and stream events (orjson; the standard library for what
+    orjson refuses, e.g. a lone surrogate a provider sent escaped)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
 def sse_data(obj: Any) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + json_bytes(obj) + b"\n\n"
