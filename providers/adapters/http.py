@@ -14,6 +14,7 @@ Django-free, like every adapter module.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -158,6 +159,66 @@ async def lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
             yield line.decode("utf-8", errors="replace")
     if buffer:
         yield buffer.decode("utf-8", errors="replace")
+
+
+async def sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[bytes, bytes]]]:
+    """The body's server-sent events as `(event, data)` pairs, in batches: every event complete in
+    what one read brought, so a fast stream costs one step of this generator per read, not per event.
+
+    `event` is empty when the event named none; `data` joins the event's `data:` lines with a
+    newline. Comments (`: keep-alive`), `id:`, `retry:` and events without data are skipped, and an
+    event the body ends in the middle of is dropped, as the SSE spec (and the SDKs) do. Lines may
+    end in LF, CRLF or CR; no line length limit (an event carrying an image is one long line).
+    """
+    pending: list[bytes] = []  # the start of a line that has not ended yet
+    held_cr = False
+    event = b""
+    data: list[bytes] = []
+    async for received in response.content.iter_any():
+        if held_cr:
+            received = b"\r" + received
+            held_cr = False
+        if b"\r" in received:
+            # A CR at the very end may be the first half of a CRLF split across two reads.
+            if received.endswith(b"\r"):
+                held_cr = True
+                received = received[:-1]
+            received = received.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in received:
+            pending.append(received)  # joined once the line ends: no quadratic re-concatenation
+            continue
+        if pending:
+            pending.append(received)
+            received = b"".join(pending)
+            pending.clear()
+        *lines, rest = received.split(b"\n")
+        if rest:
+            pending.append(rest)
+        batch: list[tuple[bytes, bytes]] = []
+        for line in lines:
+            if not line:  # the blank line that ends an event
+                if data:
+                    batch.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    data = []
+                event = b""
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            elif line.startswith(b"event:"):
+                event = line[6:].strip()
+        if batch:
+            yield batch
+
+
+async def drain(response: aiohttp.ClientResponse, *, within: float = 0.1) -> None:
+    """Read what is left of a body the caller is done with (the end of a chunked stream after its
+    last event), so the connection goes back to the pool instead of being closed; a body that
+    does not end within `within` seconds is left to be closed."""
+    try:
+        async with asyncio.timeout(within):
+            while await response.content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        pass
 
 
 def transport_failure(exc: BaseException) -> tuple[ErrorKind, str] | None:

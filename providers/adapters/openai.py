@@ -9,12 +9,15 @@ overflow reported only in the message text.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, ClassVar, Final
 
 import httpx2
 import openai
+import orjson
 from openai._models import construct_type
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion
 
 from .base import (
     FEATURE_FORCED_TOOL,
@@ -47,6 +50,7 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
+from .http import drain, sse_batches
 from .sdk import PooledSdk, sdk_model, sdk_transport_error
 
 _FINISH_REASONS: Final[dict[str, str]] = {
@@ -165,60 +169,90 @@ class OpenAIAdapter(ProviderAdapter):
         return self._response_from(sdk_model(ChatCompletion, raw, construct_type))
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
-        stream = await self.client().sdk.chat.completions.create(
-            **self._request_kwargs(request),
-            stream=True,
-            stream_options=self.stream_options,
-            timeout=httpx2.Timeout(self._idle_timeout(timeout), connect=timeout),
-        )
+        # The lean call, and the events read here as plain dicts: building the SDK's chunk models
+        # cost 50 times an event's decoding, and most of a stream's CPU (bench/stream_chunks.py).
+        client = self.client()
+        kwargs = self._request_kwargs(request)
+        body = {k: v for k, v in kwargs.items() if k not in ("extra_headers", "extra_body")}
+        body.update(kwargs.get("extra_body") or {})
+        body["stream"] = True
+        body["stream_options"] = self.stream_options
         model: str | None = None
         response_id: str | None = None
         finish: str | None = None
         usage: Usage | None = None
         calls: dict[int, dict[str, str]] = {}
         reasoning: list[str] = []
-        async with stream:
-            async for chunk in stream:
-                if not isinstance(chunk, ChatCompletionChunk):
-                    raise self._error("invalid_response", f"unexpected stream event {type(chunk).__name__}")
-                model = chunk.model or model
-                response_id = chunk.id or response_id
-                if chunk.usage is not None:
-                    usage = self._usage(chunk.usage)
-                for choice in chunk.choices:
-                    if choice.index != 0:
-                        continue
-                    if choice.finish_reason:
-                        finish = self._finish_reason(choice.finish_reason)
-                    delta = choice.delta
-                    thought = (delta.model_extra or {}).get("reasoning_content") or ""
-                    if thought:
-                        reasoning.append(thought)
-                    pieces: list[ToolCallDelta] = []
-                    for item in delta.tool_calls or []:
-                        buffer = calls.setdefault(item.index, {"id": "", "name": "", "arguments": ""})
-                        function = item.function
-                        if item.id:
-                            buffer["id"] = item.id
-                        if function is not None and function.name:
-                            buffer["name"] = function.name
-                        fragment = (function.arguments if function is not None else None) or ""
-                        buffer["arguments"] += fragment
-                        pieces.append(
-                            ToolCallDelta(
-                                index=item.index,
-                                id=item.id or None,
-                                name=function.name if function is not None and function.name else None,
-                                arguments=fragment,
+        done = False
+        async with (
+            client.open_stream(
+                "chat/completions",
+                body,
+                headers=kwargs.get("extra_headers"),
+                timeout=timeout,
+                read_timeout=self._idle_timeout(timeout),
+            ) as response,
+            aclosing(sse_batches(response)) as batches,
+        ):
+            async for batch in batches:
+                out: list[ChatChunk] = []
+                for _event, data in batch:
+                    if data.startswith(b"[DONE]"):
+                        done = True
+                        break
+                    chunk = orjson.loads(data)
+                    if not isinstance(chunk, dict):
+                        raise self._error(
+                            "invalid_response", f"unexpected stream event {type(chunk).__name__}"
+                        )
+                    if chunk.get("error"):
+                        raise self._stream_error(client, chunk["error"])
+                    model = chunk.get("model") or model
+                    response_id = chunk.get("id") or response_id
+                    if chunk.get("usage") is not None:
+                        usage = self._usage(sdk_model(CompletionUsage, chunk["usage"], construct_type))
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("index") != 0:
+                            continue
+                        if choice.get("finish_reason"):
+                            finish = self._finish_reason(choice["finish_reason"])
+                        delta = choice.get("delta") or {}
+                        thought = delta.get("reasoning_content") or ""
+                        if thought:
+                            reasoning.append(thought)
+                        pieces: list[ToolCallDelta] = []
+                        for item in delta.get("tool_calls") or ():
+                            index = item["index"]
+                            buffer = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+                            function = item.get("function") or {}
+                            call_id = item.get("id")
+                            name = function.get("name")
+                            if call_id:
+                                buffer["id"] = call_id
+                            if name:
+                                buffer["name"] = name
+                            fragment = function.get("arguments") or ""
+                            buffer["arguments"] += fragment
+                            pieces.append(
+                                ToolCallDelta(
+                                    index=index, id=call_id or None, name=name or None, arguments=fragment
+                                )
+                            )
+                        out.append(
+                            ChatChunk(
+                                delta=delta.get("content") or "",
+                                reasoning=thought,
+                                tool_call_deltas=pieces,
+                                model=model,
+                                response_id=response_id,
                             )
                         )
-                    yield ChatChunk(
-                        delta=delta.content or "",
-                        reasoning=thought,
-                        tool_call_deltas=pieces,
-                        model=model,
-                        response_id=response_id,
-                    )
+                for piece in out:
+                    yield piece
+                if done:
+                    break
+            if done:
+                await drain(response)  # the connection goes back to the pool
         if finish is None:
             raise self._error("connection", "stream ended before a finish reason")
         tool_calls = [
@@ -426,6 +460,14 @@ class OpenAIAdapter(ProviderAdapter):
         )
 
     # -- errors
+
+    @staticmethod
+    def _stream_error(client: PooledSdk[openai.AsyncOpenAI], error: Any) -> openai.APIError:
+        """An error event inside a 200 stream, as the SDK's stream raises it."""
+        message = error.get("message") if isinstance(error, dict) else None
+        if not message or not isinstance(message, str):
+            message = "An error occurred during streaming"
+        return openai.APIError(message, client.stream_request("chat/completions"), body=error)
 
     def _map_error(self, exc: Exception) -> ProviderError | None:
         transport = sdk_transport_error(self, exc, openai)

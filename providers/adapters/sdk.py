@@ -7,17 +7,21 @@ transform, httpx2 request and URL objects) and reading the answer, while the who
 costs 0.25 ms this way (bench/pool_burst.py). In a burst of 1,000 that CPU is the queue. So a
 non-streamed completion goes out as plain JSON with the SDK's own headers and comes back as the
 SDK's own types, and a status error is the SDK's own exception: the adapters' reading of answers
-and errors is the same on both paths. Streams, embeddings and model listings go through the SDK,
-on the same pool.
+and errors is the same on both paths. Streams take the same way (`open_stream`): the adapters read
+the server-sent events themselves, since the SDK's per-event parsing and model building cost 30
+to 100 times the event's own decoding (bench/stream_chunks.py). Embeddings and model listings go
+through the SDK, on the same pool.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+import aiohttp
 import httpx2
 
 from .base import ProviderAdapter, ProviderError
@@ -73,6 +77,38 @@ class PooledSdk(Generic[ClientT]):
             if response.status >= 400:
                 raise self._status_error(response.status, response.raw_headers, raw, path)
         return json.loads(raw)
+
+    @asynccontextmanager
+    async def open_stream(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float,
+        read_timeout: float,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST `body` with the SDK's headers and hand over the streaming response once its
+        status is known; an error status raises the SDK's own `APIStatusError`, as the SDK's
+        stream would. `timeout` bounds connecting, `read_timeout` each wait for data."""
+        async with self.http.request(
+            "POST",
+            path,
+            body=body,
+            headers=headers,
+            params=params,
+            timeout=timeout,
+            read_timeout=read_timeout,
+        ) as response:
+            if response.status >= 400:
+                raw = await response.read()
+                raise self._status_error(response.status, response.raw_headers, raw, path)
+            yield response
+
+    def stream_request(self, path: str) -> httpx2.Request:
+        """The request of a stream as the SDK's exceptions carry it (for an error event in it)."""
+        return httpx2.Request("POST", self.http.url(path))
 
     def _status_error(self, status: int, headers: Any, raw: bytes, path: str) -> Exception:
         response = httpx2.Response(
