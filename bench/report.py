@@ -370,7 +370,15 @@ def render(results: dict) -> str:
     total = sum(sum(c.values()) for c in cache)
     if total:
         lines += [f"Cache-hit scenario: {hits:,} of {total:,} answers carried `X-Cache: HIT`.", ""]
-    lines += ["## Streams", "", *stream_table(results), ""]
+    lines += [
+        "## Streams",
+        "",
+        "The upstream sends its 20 chunks at once, so its rate is the loopback's and the gateway's rate "
+        "shows the gateway's own cost per stream (rate = text chunks / time from request to the end).",
+        "",
+        *stream_table(results),
+        "",
+    ]
     if results.get("burst"):
         burst = results["burst"]
         lines += [
@@ -394,6 +402,21 @@ def render(results: dict) -> str:
             *memory_lines(results["memory"], results.get("litellm_rss_kib")),
             "",
         ]
+    if "log_events" in results:
+        lines += ["## Server logs", ""]
+        if results["log_events"]:
+            lines += [
+                "What the gateway logged at warning level or above (`LOG_LEVEL=WARNING`), by server: "
+                "`gateway` the per-worker rounds, `burst`, `memory`, `profile` the later phases.",
+                "",
+                "| server | event | count |",
+                "| --- | --- | ---: |",
+            ]
+            for server, events in results["log_events"].items():
+                lines += [f"| {server} | `{event}` | {count} |" for event, count in events.items()]
+        else:
+            lines.append("The gateway logged no warning or error in any phase.")
+        lines.append("")
     if results.get("profiles"):
         lines += [
             "## Profiles",

@@ -40,6 +40,7 @@ from bench.servers import (  # noqa: E402
     PYTHON,
     MissingService,
     Server,
+    log_events,
     port_of,
     start_gateway,
     start_redis,
@@ -56,6 +57,7 @@ NO_CACHE = {"Cache-Control": "no-cache, no-store"}
 DEFAULT_DATABASE = "aiprovider_bench"
 LAST_RUN = ROOT / "var" / "bench-last.json"
 LOGS = ROOT / "var" / "bench-logs"
+GATEWAY_LOGS = {"gateway", "burst", "memory", "profile"}
 REPORT = ROOT / "docs" / "benchmarks.md"
 
 
@@ -551,6 +553,11 @@ def run(cfg: BenchConfig, *, compare: bool) -> dict:
     finally:
         for server in servers.values():
             server.stop()
+        results["log_events"] = {
+            log.stem: events
+            for log in sorted(work.glob("*.log"))
+            if log.stem in GATEWAY_LOGS and (events := log_events(log.read_text(errors="replace")))
+        }
         # The servers' own logs (warnings and errors only) outlive the run, for a look at failures.
         shutil.rmtree(LOGS, ignore_errors=True)
         LOGS.mkdir(parents=True)

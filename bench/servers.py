@@ -4,6 +4,7 @@ relative to BENCH_PORT_BASE, so parallel runs with different bases never collide
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,3 +229,22 @@ def worker_pids(server: Server) -> list[int]:
 def worker_rss_kib(server: Server) -> int:
     """The largest resident set among the server's workers."""
     return max(rss_kib(pid) for pid in worker_pids(server))
+
+
+def log_events(text: str) -> dict[str, int]:
+    """What a gateway log says beyond the normal: structlog JSON lines at warning level or above,
+    counted by event, and gunicorn's own error lines (a worker timeout, a failed boot)."""
+    events: Counter[str] = Counter()
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if str(record.get("level", "")).lower() in {"warning", "error", "critical"}:
+                events[f"{record['level'].lower()}: {record.get('event', '?')}"] += 1
+        elif "[ERROR]" in line or "[CRITICAL]" in line or line.startswith("Traceback"):
+            # gunicorn: "[2026-11-30 04:11:06 +0000] [123] [ERROR] Worker (pid:124) was sent SIGKILL!"
+            events["gunicorn: " + line.split("] ")[-1][:120]] += 1
+    return dict(events.most_common())

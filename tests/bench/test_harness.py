@@ -315,3 +315,24 @@ def test_a_port_in_use_or_a_database_that_is_not_postgresql_is_one_clear_line(tm
     with pytest.raises(MissingService) as refused:
         database_url()
     assert "DATABASE_URL must point at PostgreSQL" in refused.value.message
+
+
+def test_the_log_summary_counts_warnings_by_event_and_gunicorn_errors():
+    from bench.servers import log_events
+
+    log = "\n".join(
+        [
+            '{"event": "usage_queue_redis_unavailable", "level": "warning", "request_id": "a"}',
+            '{"event": "usage_queue_redis_unavailable", "level": "warning", "request_id": "b"}',
+            '{"event": "completion", "level": "info"}',
+            "[2026-11-30 04:11:06 +0000] [123] [ERROR] Worker (pid:124) was sent SIGKILL! Perhaps out of memory?",
+            "[2026-11-30 04:11:06 +0000] [123] [INFO] Booting worker with pid: 125",
+        ]
+    )
+    assert log_events(log) == {
+        "warning: usage_queue_redis_unavailable": 2,
+        "gunicorn: Worker (pid:124) was sent SIGKILL! Perhaps out of memory?": 1,
+    }
+    assert "no warning or error" in render({**_results(), "log_events": {}})
+    page = render({**_results(), "log_events": {"burst": log_events(log)}})
+    assert "| burst | `warning: usage_queue_redis_unavailable` | 2 |" in page
