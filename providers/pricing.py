@@ -497,12 +497,21 @@ class ModelPricing:
         at = at or dt.datetime.now(dt.UTC)
         if self.info is None and not self.overrides:
             return None
-        base = self.info.get_prices(at) if self.info is not None else genai_types.ModelPrice()
+        base = self.info.get_prices(at) if self.info is not None else _NO_PRICE
         if not self.overrides:
             return base
+        # The same object for the same prices, so what is derived from it (`_linear_price`) is kept.
+        key = (id(self), id(base))
+        entry = _with_overrides.get(key)
+        if entry is not None and entry[0] is self and entry[1] is base:
+            return entry[2]
         price = copy(base)
         price.__dict__.update(dict(self.overrides))
-        return _complete(price)
+        price = _complete(price)
+        if len(_with_overrides) >= _LINEAR_MAX:
+            _with_overrides.clear()
+        _with_overrides[key] = (self, base, price)
+        return price
 
     def cost(self, usage: Usage, *, at: dt.datetime | None = None) -> Decimal:
         """USD for one answer's usage, to the hundredth of a micro-dollar."""
@@ -512,6 +521,14 @@ class ModelPricing:
             tokens = Decimal(usage.prompt_tokens + usage.completion_tokens)
             return (tokens * self.per_token).quantize(USD_PLACES)
         price = self.model_price(at)
+        linear = _linear_price(price) if _is_plain(usage) else None
+        if linear is not None:
+            fixed, per_prompt, per_completion, per_cached, per_reasoning = linear
+            total = (
+                fixed + per_prompt * usage.prompt_tokens + per_completion * usage.completion_tokens
+                + per_cached * usage.cached_tokens + per_reasoning * usage.reasoning_tokens
+            )
+            return Decimal(total).quantize(USD_PLACES)
         try:
             total = price.calc_price(genai_usage(usage))["total_price"]
         except ValueError as exc:
@@ -526,6 +543,48 @@ class ModelPricing:
             return self.cost(usage, at=at)
         average = Usage(**{name: round(value / count) for name, value in usage.as_dict().items()})
         return (self.cost(average, at=at) * count).quantize(USD_PLACES)
+
+
+def _is_plain(usage: Usage) -> bool:
+    """Usage of the four common classes only, consistent (no part larger than its whole)."""
+    if usage.cached_tokens > usage.prompt_tokens or usage.reasoning_tokens > usage.completion_tokens:
+        return False
+    basic = usage.prompt_tokens + usage.completion_tokens
+    return sum(usage.as_dict().values()) == basic + usage.cached_tokens + usage.reasoning_tokens
+
+
+_LINEAR_MAX = 4096
+_NO_PRICE = genai_types.ModelPrice()
+_with_overrides: dict[
+    tuple[int, int], tuple[ModelPricing, genai_types.ModelPrice, genai_types.ModelPrice]
+] = {}
+_linear: dict[int, tuple[genai_types.ModelPrice, tuple[Decimal, ...] | None]] = {}
+
+
+def _linear_price(price: genai_types.ModelPrice) -> tuple[Decimal, ...] | None:
+    """A price without tiers is linear in the token counts: (fixed, per prompt, per completion, per
+    cached, per reasoning token), each read once from genai-prices itself (its cost of a single
+    token of each class), so a plain usage's cost is the same Decimal genai-prices computes, about
+    fifty times faster. None for tiered prices (the tier depends on the prompt)."""
+    entry = _linear.get(id(price))
+    if entry is not None and entry[0] is price:
+        return entry[1]
+    coefficients = None
+    if not any(isinstance(value, genai_types.TieredPrices) for value in vars(price).values()):
+
+        def cost(**counts: int) -> Decimal:
+            return Decimal(price.calc_price(genai_usage(Usage(**counts)))["total_price"])
+
+        fixed = cost()
+        prompt = cost(prompt_tokens=1) - fixed
+        completion = cost(completion_tokens=1) - fixed
+        cached = cost(prompt_tokens=1, cached_tokens=1) - fixed - prompt
+        reasoning = cost(completion_tokens=1, reasoning_tokens=1) - fixed - completion
+        coefficients = (fixed, prompt, completion, cached, reasoning)
+    if len(_linear) >= _LINEAR_MAX:
+        _linear.clear()
+    _linear[id(price)] = (price, coefficients)  # the price is kept, so its id is not reused
+    return coefficients
 
 
 def model_pricing(
