@@ -262,10 +262,15 @@ def _writer_loop() -> None:
     while True:
         if backoff:
             time.sleep(backoff)
+        if not settings.USAGE_BACKGROUND_WRITER:
+            return  # switched off (tests): `usage_flush` writes the queue instead
         try:
             first = _local_queue.get(timeout=settings.USAGE_FLUSH_INTERVAL_S)
         except queue.Empty:
             continue
+        if not settings.USAGE_BACKGROUND_WRITER:
+            _local_queue.put(first)
+            return
         events = [first, *_drain_local(settings.USAGE_FLUSH_BATCH - 1)]
         try:
             close_old_connections()
