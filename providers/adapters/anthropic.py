@@ -6,13 +6,14 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, ClassVar, Final
 
 import anthropic
 import httpx2
+import orjson
 from anthropic._models import construct_type
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types import RawMessageStreamEvent
 
 from .base import (
     FEATURE_FORCED_TOOL,
@@ -40,7 +41,8 @@ from .base import (
     looks_like_context_length,
     parse_retry_after,
 )
-from .sdk import PooledSdk, sdk_model, sdk_transport_error
+from .http import sse_batches
+from .sdk import PooledSdk, create_body, sdk_model, sdk_transport_error
 
 _STOP_REASONS: Final[dict[str, str]] = {
     "end_turn": "stop",
@@ -76,8 +78,19 @@ SAMPLING_API_VERSION: Final = "2023-06-01"
 _SAMPLING_FIELDS: Final = ("temperature", "top_p", "top_k")
 # What the count_tokens endpoint takes of a Messages request (it refuses the rest).
 _COUNT_FIELDS: Final = frozenset(
-    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control",
-     "speed", "context_management", "mcp_servers"}
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "cache_control",
+        "speed",
+        "context_management",
+        "mcp_servers",
+    }
 )
 
 # OpenAI's reasoning_effort as Anthropic's output_config.effort (adaptive thinking, Claude 4.6+).
@@ -192,23 +205,18 @@ class AnthropicAdapter(ProviderAdapter):
         return self._response_from(sdk_model(AnthropicMessage, raw, construct_type))
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
+        # The lean call, and the events read here as plain dicts: the SDK's per-event parsing and
+        # model building cost several times the event's decoding (bench/stream_chunks.py).
         native = _native(request, self.kind) is not None
-        stream_timeout = httpx2.Timeout(self._idle_timeout(timeout), connect=timeout)
+        client = self.client()
+        params = None
         if native:
-            # Raw events (forwarded to an Anthropic client as is), read through the SDK's types.
+            # Raw events, forwarded to an Anthropic client as they came.
             body, options = self._native_call(request, stream=True)
-            stream = await self.client().sdk.post(
-                "/v1/messages",
-                body=body,
-                cast_to=object,
-                options={**options, "timeout": stream_timeout},
-                stream=True,
-                stream_cls=anthropic.AsyncStream[object],
-            )
+            headers, params = options["headers"], options.get("params")
         else:
-            stream = await self.client().sdk.messages.create(
-                **self._request_kwargs(request), stream=True, timeout=stream_timeout
-            )
+            body, headers = create_body(self._request_kwargs(request))
+            body["stream"] = True
         model: str | None = None
         response_id: str | None = None
         stop_reason: str | None = None
@@ -219,61 +227,91 @@ class AnthropicAdapter(ProviderAdapter):
         tool_ordinal: dict[int, int] = {}
         calls: list[dict[str, str]] = []
         thinking: dict[int, dict[str, Any]] = {}
-        async with stream:
-            async for received in stream:
-                raw = received if native and isinstance(received, dict) else None
-                event = received if raw is None else construct_type(type_=RawMessageStreamEvent, value=raw)
-                event_type = getattr(event, "type", None)
-                out: ChatChunk | None = None  # at most one chunk per event
-                if event_type == "message_start":
-                    model, response_id = event.message.model, event.message.id
-                    start_usage = event.message.usage
-                    out = ChatChunk(model=model, response_id=response_id)
-                elif event_type == "content_block_start":
-                    block, index = event.content_block, event.index
-                    if block.type == "tool_use":
-                        tool_ordinal[index] = len(calls)
-                        calls.append({"id": block.id, "name": block.name, "arguments": ""})
-                        start = ToolCallDelta(index=tool_ordinal[index], id=block.id, name=block.name)
-                        out = ChatChunk(tool_call_deltas=[start], model=model, response_id=response_id)
-                    elif block.type == "thinking":
-                        thinking[index] = {"text": [block.thinking], "signature": block.signature or ""}
-                        if block.thinking:
-                            out = ChatChunk(reasoning=block.thinking, model=model, response_id=response_id)
-                    elif block.type == "redacted_thinking":
-                        thinking[index] = {"redacted": block.data}
-                    elif block.type == "text" and block.text:
-                        out = ChatChunk(delta=block.text, model=model, response_id=response_id)
-                elif event_type == "content_block_delta":
-                    delta, index = event.delta, event.index
-                    if delta.type == "text_delta":
-                        out = ChatChunk(delta=delta.text, model=model, response_id=response_id)
-                    elif delta.type == "thinking_delta":
-                        part = thinking.setdefault(index, {"text": [], "signature": ""})
-                        part["text"].append(delta.thinking)
-                        if delta.thinking:
-                            out = ChatChunk(reasoning=delta.thinking, model=model, response_id=response_id)
-                    elif delta.type == "signature_delta":
-                        part = thinking.setdefault(index, {"text": [], "signature": ""})
-                        part["signature"] = part.get("signature", "") + delta.signature
-                    elif delta.type == "input_json_delta" and index in tool_ordinal:
-                        ordinal = tool_ordinal[index]
-                        calls[ordinal]["arguments"] += delta.partial_json
-                        if delta.partial_json:
-                            piece = ToolCallDelta(index=ordinal, arguments=delta.partial_json)
-                            out = ChatChunk(tool_call_deltas=[piece], model=model, response_id=response_id)
-                elif event_type == "message_delta":
-                    stop_reason = event.delta.stop_reason or stop_reason
-                    final_usage = event.usage
-                elif event_type == "message_stop":
-                    stopped = True
-                # Unknown events (and citations, server tools) are ignored, as the versioning policy asks;
-                # a pass-through request still gets every event.
-                if raw is not None:
-                    out = out or ChatChunk(model=model, response_id=response_id)
-                    out.native = raw
-                if out is not None:
-                    yield out
+        async with (
+            client.open_stream(
+                "v1/messages",
+                body,
+                headers=headers,
+                params=params,
+                timeout=timeout,
+                read_timeout=self._idle_timeout(timeout),
+            ) as response,
+            aclosing(sse_batches(response)) as batches,
+        ):
+            async for batch in batches:
+                for name, data in batch:
+                    # As the SDK reads them: events without a name and pings are skipped.
+                    if not name or name == b"ping":
+                        continue
+                    if name == b"error":
+                        raise self._stream_error(client, response, data)
+                    event = orjson.loads(data)
+                    if not isinstance(event, dict):
+                        raise self._error(
+                            "invalid_response", f"unexpected stream event {type(event).__name__}"
+                        )
+                    event_type = event.get("type")
+                    out: ChatChunk | None = None  # at most one chunk per event
+                    if event_type == "message_start":
+                        message = event["message"]
+                        model, response_id = message.get("model"), message.get("id")
+                        start_usage = message.get("usage")
+                        out = ChatChunk(model=model, response_id=response_id)
+                    elif event_type == "content_block_start":
+                        block, index = event["content_block"], event["index"]
+                        block_type = block.get("type")
+                        if block_type == "tool_use":
+                            tool_ordinal[index] = len(calls)
+                            call_id, call_name = block.get("id") or "", block.get("name") or ""
+                            calls.append({"id": call_id, "name": call_name, "arguments": ""})
+                            start = ToolCallDelta(index=tool_ordinal[index], id=call_id, name=call_name)
+                            out = ChatChunk(tool_call_deltas=[start], model=model, response_id=response_id)
+                        elif block_type == "thinking":
+                            text = block.get("thinking") or ""
+                            thinking[index] = {"text": [text], "signature": block.get("signature") or ""}
+                            if text:
+                                out = ChatChunk(reasoning=text, model=model, response_id=response_id)
+                        elif block_type == "redacted_thinking":
+                            thinking[index] = {"redacted": block.get("data")}
+                        elif block_type == "text" and block.get("text"):
+                            out = ChatChunk(delta=block["text"], model=model, response_id=response_id)
+                    elif event_type == "content_block_delta":
+                        delta, index = event["delta"], event["index"]
+                        delta_type = delta.get("type")
+                        if delta_type == "text_delta":
+                            out = ChatChunk(
+                                delta=delta.get("text") or "", model=model, response_id=response_id
+                            )
+                        elif delta_type == "thinking_delta":
+                            text = delta.get("thinking") or ""
+                            part = thinking.setdefault(index, {"text": [], "signature": ""})
+                            part["text"].append(text)
+                            if text:
+                                out = ChatChunk(reasoning=text, model=model, response_id=response_id)
+                        elif delta_type == "signature_delta":
+                            part = thinking.setdefault(index, {"text": [], "signature": ""})
+                            part["signature"] = part.get("signature", "") + (delta.get("signature") or "")
+                        elif delta_type == "input_json_delta" and index in tool_ordinal:
+                            ordinal = tool_ordinal[index]
+                            fragment = delta.get("partial_json") or ""
+                            calls[ordinal]["arguments"] += fragment
+                            if fragment:
+                                piece = ToolCallDelta(index=ordinal, arguments=fragment)
+                                out = ChatChunk(
+                                    tool_call_deltas=[piece], model=model, response_id=response_id
+                                )
+                    elif event_type == "message_delta":
+                        stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
+                        final_usage = event.get("usage")
+                    elif event_type == "message_stop":
+                        stopped = True
+                    # Unknown events (and citations, server tools) are ignored, as the versioning policy
+                    # asks; a pass-through request still gets every event.
+                    if native:
+                        out = out or ChatChunk(model=model, response_id=response_id)
+                        out.native = event
+                    if out is not None:
+                        yield out
         if not stopped:
             raise self._error("connection", "stream ended before message_stop")
         tool_calls = [
@@ -564,14 +602,14 @@ class AnthropicAdapter(ProviderAdapter):
 
         def pick(name: str) -> int:
             for source in (final, start):
-                value = getattr(source, name, None) if source is not None else None
+                value = _field(source, name)
                 if value is not None:
                     return int(value)
             return 0
 
         def nested(name: str, field: str) -> int:
             for source in (final, start):
-                value = getattr(getattr(source, name, None), field, None) if source is not None else None
+                value = _field(_field(source, name), field)
                 if value is not None:
                     return int(value)
             return 0
@@ -590,6 +628,24 @@ class AnthropicAdapter(ProviderAdapter):
         )
 
     # -- errors
+
+    @staticmethod
+    def _stream_error(
+        client: PooledSdk[anthropic.AsyncAnthropic], response: Any, data: bytes
+    ) -> anthropic.APIStatusError:
+        """An `error` event inside a 200 stream, as the SDK's stream raises it (status 200)."""
+        body: Any
+        try:
+            body = orjson.loads(data)
+            message = f"{body}"
+        except orjson.JSONDecodeError:
+            body = data.decode("utf-8", errors="replace")
+            message = body or f"Error code: {response.status}"
+        answer = httpx2.Response(
+            response.status, headers=response.raw_headers, request=client.stream_request("v1/messages")
+        )
+        sdk: Any = client.sdk
+        return sdk._make_status_error(message, body=body, response=answer)
 
     def _map_error(self, exc: Exception) -> ProviderError | None:
         transport = sdk_transport_error(self, exc, anthropic)
@@ -615,6 +671,15 @@ class AnthropicAdapter(ProviderAdapter):
         if isinstance(exc, anthropic.AnthropicError):
             return self._error("bad_request", str(exc), retryable=False)
         return None
+
+
+def _field(source: Any, name: str) -> Any:
+    """A field of a usage read from a stream (a dict) or of an answer (the SDK's model)."""
+    if source is None:
+        return None
+    if isinstance(source, dict):
+        return source.get(name)
+    return getattr(source, name, None)
 
 
 def _native(request: ChatRequest, kind: str) -> dict[str, Any] | None:

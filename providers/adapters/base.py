@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final, Literal, get_args
 
+from .deadline import ChunkDeadline
+
 logger = logging.getLogger(__name__)
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
@@ -649,11 +651,11 @@ class ProviderAdapter(ABC):
         """
         inner = self._stream(request, timeout=timeout)
         limit = timeout
+        deadline = ChunkDeadline()  # not asyncio.timeout per chunk: see deadline.py
         try:
             while True:
                 try:
-                    async with asyncio.timeout(limit):
-                        chunk = await anext(inner)
+                    chunk = await deadline.next_of(inner, limit)
                 except StopAsyncIteration:
                     return
                 except ProviderError:
@@ -665,6 +667,7 @@ class ProviderAdapter(ABC):
                 limit = self._idle_timeout(timeout)
                 yield chunk
         finally:
+            deadline.close()
             await inner.aclose()
 
     async def embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:

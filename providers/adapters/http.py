@@ -170,23 +170,39 @@ async def sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tu
     event the body ends in the middle of is dropped, as the SSE spec (and the SDKs) do. Lines may
     end in LF, CRLF or CR; no line length limit (an event carrying an image is one long line).
     """
-    pending: list[bytes] = []  # the start of a line that has not ended yet
-    held_cr = False
-    event = b""
-    data: list[bytes] = []
+    cutter = _SseCutter()
     async for received in response.content.iter_any():
-        if held_cr:
+        batch = cutter.feed(received)
+        if batch:
+            yield batch
+    batch = cutter.finish()
+    if batch:
+        yield batch
+
+
+class _SseCutter:
+    __slots__ = ("data", "event", "held_cr", "pending")
+
+    def __init__(self) -> None:
+        self.pending: list[bytes] = []  # the start of a line that has not ended yet
+        self.held_cr = False
+        self.event = b""
+        self.data: list[bytes] = []
+
+    def feed(self, received: bytes) -> list[tuple[bytes, bytes]]:
+        if self.held_cr:
             received = b"\r" + received
-            held_cr = False
+            self.held_cr = False
         if b"\r" in received:
             # A CR at the very end may be the first half of a CRLF split across two reads.
             if received.endswith(b"\r"):
-                held_cr = True
+                self.held_cr = True
                 received = received[:-1]
             received = received.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pending = self.pending
         if b"\n" not in received:
             pending.append(received)  # joined once the line ends: no quadratic re-concatenation
-            continue
+            return []
         if pending:
             pending.append(received)
             received = b"".join(pending)
@@ -195,18 +211,25 @@ async def sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tu
         if rest:
             pending.append(rest)
         batch: list[tuple[bytes, bytes]] = []
+        data = self.data
         for line in lines:
             if not line:  # the blank line that ends an event
                 if data:
-                    batch.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
-                    data = []
-                event = b""
+                    batch.append((self.event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    self.data = data = []
+                self.event = b""
             elif line.startswith(b"data:"):
                 data.append(line[6:] if line.startswith(b"data: ") else line[5:])
             elif line.startswith(b"event:"):
-                event = line[6:].strip()
-        if batch:
-            yield batch
+                self.event = line[6:].strip()
+        return batch
+
+    def finish(self) -> list[tuple[bytes, bytes]]:
+        """The body ended: a CR held back was a line end after all."""
+        if not self.held_cr:
+            return []
+        self.held_cr = False
+        return self.feed(b"\n")
 
 
 async def drain(response: aiohttp.ClientResponse, *, within: float = 0.1) -> None:

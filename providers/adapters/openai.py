@@ -51,7 +51,7 @@ from .base import (
     parse_retry_after,
 )
 from .http import drain, sse_batches
-from .sdk import PooledSdk, sdk_model, sdk_transport_error
+from .sdk import PooledSdk, create_body, sdk_model, sdk_transport_error
 
 _FINISH_REASONS: Final[dict[str, str]] = {
     "stop": "stop",
@@ -172,9 +172,7 @@ class OpenAIAdapter(ProviderAdapter):
         # The lean call, and the events read here as plain dicts: building the SDK's chunk models
         # cost 50 times an event's decoding, and most of a stream's CPU (bench/stream_chunks.py).
         client = self.client()
-        kwargs = self._request_kwargs(request)
-        body = {k: v for k, v in kwargs.items() if k not in ("extra_headers", "extra_body")}
-        body.update(kwargs.get("extra_body") or {})
+        body, headers = create_body(self._request_kwargs(request))
         body["stream"] = True
         body["stream_options"] = self.stream_options
         model: str | None = None
@@ -188,14 +186,13 @@ class OpenAIAdapter(ProviderAdapter):
             client.open_stream(
                 "chat/completions",
                 body,
-                headers=kwargs.get("extra_headers"),
+                headers=headers,
                 timeout=timeout,
                 read_timeout=self._idle_timeout(timeout),
             ) as response,
             aclosing(sse_batches(response)) as batches,
         ):
             async for batch in batches:
-                out: list[ChatChunk] = []
                 for _event, data in batch:
                     if data.startswith(b"[DONE]"):
                         done = True
@@ -238,17 +235,13 @@ class OpenAIAdapter(ProviderAdapter):
                                     index=index, id=call_id or None, name=name or None, arguments=fragment
                                 )
                             )
-                        out.append(
-                            ChatChunk(
-                                delta=delta.get("content") or "",
-                                reasoning=thought,
-                                tool_call_deltas=pieces,
-                                model=model,
-                                response_id=response_id,
-                            )
+                        yield ChatChunk(
+                            delta=delta.get("content") or "",
+                            reasoning=thought,
+                            tool_call_deltas=pieces,
+                            model=model,
+                            response_id=response_id,
                         )
-                for piece in out:
-                    yield piece
                 if done:
                     break
             if done:

@@ -55,9 +55,8 @@ class PooledSdk(Generic[ClientT]):
     async def post_create(self, path: str, kwargs: Mapping[str, Any], *, timeout: float) -> Any:
         """`post_json` with the keyword arguments of an SDK `create` call: `extra_headers` and
         `extra_body` are merged as the SDK merges them."""
-        body = {k: v for k, v in kwargs.items() if k not in (_EXTRA_HEADERS, _EXTRA_BODY)}
-        body.update(kwargs.get(_EXTRA_BODY) or {})
-        return await self.post_json(path, body, headers=kwargs.get(_EXTRA_HEADERS), timeout=timeout)
+        body, headers = create_body(kwargs)
+        return await self.post_json(path, body, headers=headers, timeout=timeout)
 
     async def post_json(
         self,
@@ -128,6 +127,14 @@ class PooledSdk(Generic[ClientT]):
             await sdk.close()
         finally:
             await self.http.aclose()
+
+
+def create_body(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], Mapping[str, str] | None]:
+    """The JSON body and the extra headers of an SDK `create` call's keyword arguments:
+    `extra_headers` and `extra_body` merged as the SDK merges them."""
+    body = {k: v for k, v in kwargs.items() if k not in (_EXTRA_HEADERS, _EXTRA_BODY)}
+    body.update(kwargs.get(_EXTRA_BODY) or {})
+    return body, kwargs.get(_EXTRA_HEADERS)
 
 
 def sdk_model(model: type[ModelT], raw: Any, construct: Callable[..., Any]) -> ModelT | Any:
