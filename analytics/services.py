@@ -22,11 +22,12 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import structlog
 from django.conf import settings
 from django.db import (
@@ -86,16 +87,23 @@ class UsageEvent:
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # A shallow dict (the two nested values are plain JSON already), not `asdict`'s deep copy.
+        data = dict(vars(self))
         data["cost_usd"] = str(self.cost_usd)
         data["created_at"] = self.created_at.isoformat()
-        return json.dumps(data, separators=(",", ":"))
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # what orjson refuses (a lone surrogate in an error message)
+            return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> UsageEvent:
         """An event queued by this version, an older one (fields missing) or a newer one (fields
         this version does not know are left out)."""
-        data = json.loads(raw)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # e.g. an escaped lone surrogate, which json still reads
+            data = json.loads(raw)
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["cost_usd"] = Decimal(data["cost_usd"])
