@@ -193,12 +193,94 @@ async def measure(port: int, rounds: int) -> dict:
     return results
 
 
+async def measure_gateway(upstream_port: int, gateway_url: str, key: str, rounds: int) -> dict:
+    """The same stream straight and through the whole gateway (gunicorn, one worker), as a client
+    reads it: events decoded."""
+    body = json.dumps(
+        {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    ).encode()
+    straight_url = f"http://127.0.0.1:{upstream_port}/openai/v1/chat/completions"
+    gateway_headers = {"Authorization": f"Bearer {key}", "Cache-Control": "no-cache, no-store"}
+    rows: dict[str, list[tuple[float, int, float]]] = {"straight": [], "gateway": []}
+    async with aiohttp.ClientSession() as session:
+
+        async def through_gateway() -> tuple[float, int, float]:
+            started = time.perf_counter()
+            first = None
+            count = 0
+            async with session.post(
+                gateway_url + "/v1/chat/completions",
+                data=body,
+                headers={**gateway_headers, "content-type": "application/json"},
+            ) as response:
+                if response.status != 200:
+                    raise SystemExit(f"gateway answered {response.status}: {(await response.text())[:300]}")
+                buffer = b""
+                async for data in response.content.iter_any():
+                    buffer += data
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if line.startswith(b"data: ") and line != b"data: [DONE]":
+                            orjson.loads(line[6:])
+                            count += 1
+                            if first is None:
+                                first = time.perf_counter() - started
+            return first or 0.0, count, time.perf_counter() - started
+
+        await straight(session, straight_url, body)
+        await through_gateway()
+        for _ in range(rounds):
+            rows["straight"].append(await straight(session, straight_url, body))
+            rows["gateway"].append(await through_gateway())
+    summary: dict = {}
+    for name, runs in rows.items():
+        summary[name] = {
+            "chunks": runs[0][1],
+            "chunks_per_s": round(statistics.median(n / total for _, n, total in runs)),
+            "first_chunk_ms": round(statistics.median(first for first, _, _ in runs) * 1000, 3),
+        }
+    summary["throughput_ratio"] = round(
+        summary["gateway"]["chunks_per_s"] / summary["straight"]["chunks_per_s"], 3
+    )
+    summary["first_chunk_gap_ms"] = round(
+        summary["gateway"]["first_chunk_ms"] - summary["straight"]["first_chunk_ms"], 3
+    )
+    return summary
+
+
+def run_gateway(upstream_port: int, gateway_port: int, rounds: int) -> dict:
+    """The gateway as bench/run.py starts it (gunicorn, PostgreSQL, Redis from DATABASE_URL and
+    REDIS_URL), one worker, its OpenAI provider pointed at this script's upstream."""
+    import os
+    import tempfile
+
+    from bench.run import gateway_env, prepare_database
+    from bench.servers import start_gateway
+
+    database, redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not database or not redis:
+        raise SystemExit("bench: --gateway needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+    work = Path(tempfile.mkdtemp(prefix="stream-chunks-"))
+    env = gateway_env(
+        database=database, redis=redis, upstream_url=f"http://127.0.0.1:{upstream_port}", work=work
+    )
+    key = prepare_database(env)
+    gateway = start_gateway("gateway", port=gateway_port, env=env, work=work, workers=1)
+    try:
+        return asyncio.run(measure_gateway(upstream_port, gateway.url, key, rounds))
+    finally:
+        gateway.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18960)
     parser.add_argument("--chunks", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--gateway", action="store_true", help="also through the whole gateway (gunicorn, port + 2)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -220,6 +302,8 @@ def main() -> None:
                     raise
                 time.sleep(0.05)
         results = asyncio.run(measure(args.port, args.rounds))
+        if args.gateway:
+            results["gateway"] = run_gateway(args.port, args.port + 2, args.rounds)
     finally:
         upstream.terminate()
         upstream.wait()
@@ -227,14 +311,17 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     for protocol, summary in results.items():
-        for name in ("straight", "adapter"):
+        for name in ("straight", "adapter", "gateway"):
+            if name not in summary:
+                continue
             row = summary[name]
             print(
                 f"{protocol:9} {name:8} {row['chunks']:6} chunks {row['chunks_per_s']:8} chunks/s "
                 f"first chunk {row['first_chunk_ms']:7.3f} ms"
             )
+        through = "gateway" if "gateway" in summary else "adapter"
         print(
-            f"{protocol:9} adapter/straight throughput {summary['throughput_ratio']:.2f}, "
+            f"{protocol:9} {through}/straight throughput {summary['throughput_ratio']:.2f}, "
             f"first chunk +{summary['first_chunk_gap_ms']:.3f} ms"
         )
 
