@@ -651,6 +651,7 @@ class ProviderAdapter(ABC):
         """
         inner = self._stream(request, timeout=timeout)
         limit = timeout
+        idle = self._idle_timeout(timeout)
         deadline = ChunkDeadline()  # not asyncio.timeout per chunk: see deadline.py
         try:
             while True:
@@ -664,7 +665,7 @@ class ProviderAdapter(ABC):
                     raise self._deadline_error(limit) from exc
                 except Exception as exc:
                     raise self._translate(exc) from exc
-                limit = self._idle_timeout(timeout)
+                limit = idle
                 yield chunk
         finally:
             deadline.close()

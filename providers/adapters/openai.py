@@ -198,21 +198,22 @@ class OpenAIAdapter(ProviderAdapter):
                         done = True
                         break
                     chunk = orjson.loads(data)
-                    if not isinstance(chunk, dict):
+                    if type(chunk) is not dict:
                         raise self._error(
                             "invalid_response", f"unexpected stream event {type(chunk).__name__}"
                         )
-                    if chunk.get("error"):
+                    get = chunk.get
+                    if get("error"):
                         raise self._stream_error(client, chunk["error"])
-                    model = chunk.get("model") or model
-                    response_id = chunk.get("id") or response_id
-                    if chunk.get("usage") is not None:
-                        usage = self._usage(sdk_model(CompletionUsage, chunk["usage"], construct_type))
-                    for choice in chunk.get("choices") or ():
+                    model = get("model") or model
+                    response_id = get("id") or response_id
+                    if (raw_usage := get("usage")) is not None:
+                        usage = self._usage(sdk_model(CompletionUsage, raw_usage, construct_type))
+                    for choice in get("choices") or ():
                         if choice.get("index") != 0:
                             continue
-                        if choice.get("finish_reason"):
-                            finish = self._finish_reason(choice["finish_reason"])
+                        if reason := choice.get("finish_reason"):
+                            finish = self._finish_reason(reason)
                         delta = choice.get("delta") or {}
                         thought = delta.get("reasoning_content") or ""
                         if thought:
