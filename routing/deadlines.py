@@ -31,6 +31,7 @@ import structlog
 from django.conf import settings
 
 from providers.adapters.base import ChatChunk, ProviderError
+from providers.adapters.deadline import ChunkDeadline
 from routing import breaker
 from routing.state import routing_view_breaker, routing_view_note_breaker
 
@@ -167,11 +168,18 @@ async def first_chunk(
     )
 
 
-async def next_chunk(upstream: AsyncIterator[ChatChunk], *, provider: str) -> ChatChunk:
-    """A stream's next chunk, within the idle timeout (StopAsyncIteration at its end)."""
+async def next_chunk(
+    upstream: AsyncIterator[ChatChunk], *, provider: str, deadline: ChunkDeadline | None = None
+) -> ChatChunk:
+    """A stream's next chunk, within the idle timeout (StopAsyncIteration at its end). `deadline`:
+    the stream's one timer (a timer per chunk costs a fast stream a good part of its CPU)."""
     idle_s = settings.ROUTING_STREAM_IDLE_TIMEOUT_S
+    if idle_s <= 0:  # 0: no idle timeout
+        return await anext(upstream)
     try:
-        async with asyncio.timeout(idle_s if idle_s > 0 else None):  # 0: no idle timeout
+        if deadline is not None:
+            return await deadline.next_of(upstream, idle_s)
+        async with asyncio.timeout(idle_s):
             return await anext(upstream)
     except TimeoutError:
         message = f"the stream went idle: no chunk for {idle_s:g}s"

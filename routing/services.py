@@ -40,6 +40,7 @@ from providers.adapters.base import (
     Usage,
     estimate_text_tokens,
 )
+from providers.adapters.deadline import ChunkDeadline
 from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
 from providers.pricing import flat_pricing
@@ -943,6 +944,7 @@ class CompletionStream:
         self.content_parts: list[str] = []
         # Streamed reasoning and tool-call arguments: paid for like the text when usage never came.
         self.other_parts: list[str] = []
+        self._deadline = ChunkDeadline()  # the idle timeout's one timer (routing.deadlines.next_chunk)
         self.tool_calls: list[ToolCall] = []
         self.reasoning_parts: list[ReasoningPart] = []
         self.dropped = frozenset(router.dropped)
@@ -979,7 +981,9 @@ class CompletionStream:
                     self.reasoning_parts = list(chunk.reasoning_parts)
                 yield chunk
                 try:
-                    chunk = await next_chunk(self.upstream, provider=self.option.provider.name)
+                    chunk = await next_chunk(
+                        self.upstream, provider=self.option.provider.name, deadline=self._deadline
+                    )
                 except StopAsyncIteration:
                     break
             error_code = ""
@@ -1000,6 +1004,7 @@ class CompletionStream:
         return Usage(prompt_tokens=prompt, completion_tokens=output)
 
     async def _finish(self, error_code: str) -> None:
+        self._deadline.close()
         try:
             await self.upstream.aclose()
         except Exception:  # noqa: S110 - the upstream is gone either way

@@ -29,6 +29,7 @@ def __getattr__(name: str):
         return getattr(registry, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "ADAPTER_CLASSES",
     "ERROR_KINDS",
