@@ -82,6 +82,7 @@ class KeyCache:
         self._generation = 0
         self._version: str | None = None
         self._version_checked_at = float("-inf")
+        self._version_known_at = float("-inf")
         self._outage_since: float | None = None
         self._retry_at = float("-inf")
         self._probe = threading.Lock()
@@ -121,7 +122,7 @@ class KeyCache:
         lookup must not block. I/O is due when the version check is, or the active set or the
         entry is past its TTL; `lookup` (in a thread) does it."""
         now = time.monotonic()
-        if settings.REDIS_URL and now - self._version_checked_at >= settings.ACCESS_KEY_VERSION_CHECK_S:
+        if settings.REDIS_URL and now - self._version_known_at >= settings.ACCESS_KEY_VERSION_CHECK_S:
             return MISSING
         active = self._active
         if active is None or not self._fresh(self._active_loaded_at):
@@ -160,6 +161,7 @@ class KeyCache:
             self._generation += 1
             self._version = None
             self._version_checked_at = float("-inf")
+            self._version_known_at = float("-inf")
             self._outage_since = None
             self._retry_at = float("-inf")
 
@@ -268,6 +270,9 @@ class KeyCache:
                 self._active = None
                 self._generation += 1
                 self._version = version
+            # Only now is the version known: `peek` must not answer from the old set while the
+            # check is in flight (a key just created elsewhere would be refused).
+            self._version_known_at = now
 
 
 key_cache = KeyCache()
