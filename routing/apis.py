@@ -191,10 +191,14 @@ async def admit(
     reserve_tokens, reserve_cost = 0, Decimal(0)
     if reserve and (key.tpm_limit is not None or key.monthly_budget_usd is not None):
         reserve_tokens, reserve_cost = await completion_reservation(cmd)
+    # The reservation already counts the prompt; the estimate alone is for a call reserving nothing.
+    estimated = 0
+    if key.tpm_limit is not None and not reserve_tokens:
+        estimated = prompt_tokens_estimate(cmd.messages, cmd.tools)
     admission = await access_admit(
         key=key,
         model_names=catalogue.public_names_of(cmd.model),
-        estimated_tokens=prompt_tokens_estimate(cmd.messages, cmd.tools),
+        estimated_tokens=estimated,
         reserve_tokens=reserve_tokens,
         reserve_cost_usd=reserve_cost,
     )
