@@ -76,8 +76,9 @@ _SPEND_LIMIT_CODES: Final[frozenset[str]] = frozenset(
 # still takes them, so a request that sets them is pinned to it.
 SAMPLING_API_VERSION: Final = "2023-06-01"
 _SAMPLING_FIELDS: Final = ("temperature", "top_p", "top_k")
-# What the count_tokens endpoint takes of a Messages request (it refuses the rest).
-_COUNT_FIELDS: Final = frozenset(
+# What the count_tokens endpoint takes of a Messages request (it refuses the rest); the Anthropic
+# door accepts the same.
+COUNT_TOKENS_FIELDS: Final = frozenset(
     {
         "model",
         "messages",
@@ -358,7 +359,7 @@ class AnthropicAdapter(ProviderAdapter):
                     body, options = self._native_call(request, count=True)
                 else:
                     kwargs = self._request_kwargs(request)
-                    body = {k: v for k, v in kwargs.items() if k in _COUNT_FIELDS}
+                    body = {k: v for k, v in kwargs.items() if k in COUNT_TOKENS_FIELDS}
                     options = {"headers": kwargs.get("extra_headers") or {}}
                 raw = await self.client().sdk.post(
                     "/v1/messages/count_tokens",
@@ -391,7 +392,7 @@ class AnthropicAdapter(ProviderAdapter):
         snapshot = native.get("snapshot") or {}
         body["model"] = snapshot["model"] if snapshot.get("base") == request.model else request.model
         if count:
-            body = {k: v for k, v in body.items() if k in _COUNT_FIELDS}
+            body = {k: v for k, v in body.items() if k in COUNT_TOKENS_FIELDS}
         else:
             asked = body.get("max_tokens")
             allowed = request.max_tokens if request.max_tokens is not None else self.default_max_tokens

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from providers.adapters.anthropic import COUNT_TOKENS_FIELDS
 from providers.adapters.base import (
     ContentPart,
     ImagePart,
@@ -81,21 +82,7 @@ CREATE_FIELDS: Final = frozenset(
         *ANTHROPIC_ONLY_FIELDS,
     }
 )
-COUNT_FIELDS: Final = frozenset(
-    {
-        "model",
-        "messages",
-        "system",
-        "tools",
-        "tool_choice",
-        "thinking",
-        "output_config",
-        "cache_control",
-        "speed",
-        "context_management",
-        "mcp_servers",
-    }
-)
+COUNT_FIELDS: Final = COUNT_TOKENS_FIELDS
 # The gateway's own field (routing controls, as at /v1/chat/completions); never sent upstream.
 GATEWAY_FIELDS: Final = frozenset({"provider"})
 
