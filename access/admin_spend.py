@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
-from aiprovider_site.money import usd_amount, usd_text
+from core.money import usd_amount, usd_text
 
 
 def month_start(now: datetime | None = None) -> datetime:

@@ -17,6 +17,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from access.key_cache import MISSING
+from core.errors import ApiError
 
 
 class ClientKeyApiView(APIView):
@@ -57,7 +58,7 @@ class ClientKeyApiView(APIView):
         request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
         try:
             result = authenticator.authenticate_without_io(request)
-        except APIException:
+        except (APIException, ApiError):
             request._not_authenticated()
             raise
         if result is MISSING:

@@ -42,11 +42,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         secret = secret_from_headers(request.headers)
         if secret is None:
             return None
+        # As DRF does for its own exceptions, a refused request is anonymous from here on.
         try:
             key = client_key_get(secret=secret)
         except KeyStoreUnavailable:
+            request._not_authenticated()
             raise authentication_unavailable() from None
         if key is None:
+            request._not_authenticated()
             raise authentication_failed(reason="invalid")
         api_key_touch(key_id=key.id)
         structlog.contextvars.bind_contextvars(client_key=key.name)

@@ -1,6 +1,6 @@
 """The errors access answers with, in the standard envelope."""
 
-from aiprovider_site.errors import ApiError
+from core.errors import ApiError
 
 AUTH_SCHEMES = ["Bearer", "X-API-Key"]
 HOW_TO_AUTHENTICATE = "Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."

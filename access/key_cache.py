@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from access.types import ClientKey
-from aiprovider_site.shared_state import KEY_PREFIX
+from core.shared_state import KEY_PREFIX
 
 logger = structlog.get_logger(__name__)
 

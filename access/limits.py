@@ -48,8 +48,8 @@ from redis.exceptions import RedisError
 
 from access.errors import permission_denied
 from access.types import ClientKey
-from aiprovider_site.errors import ApiError
-from aiprovider_site.shared_state import KEY_PREFIX, RedisState, SharedState, shared_state
+from core.errors import ApiError
+from core.shared_state import KEY_PREFIX, RedisState, SharedState, shared_state
 
 logger = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from access.key_cache import redis_sync_client
 from access.models import ApiKey
-from aiprovider_site.shared_state import KEY_PREFIX as STATE_PREFIX
+from core.shared_state import KEY_PREFIX as STATE_PREFIX
 
 logger = structlog.get_logger(__name__)
 

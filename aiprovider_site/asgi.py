@@ -150,7 +150,7 @@ def on_shutdown(hook) -> None:
 
 
 def _register_default_hooks() -> None:
-    from aiprovider_site.shared_state import shared_state_aclose
+    from core.shared_state import shared_state_aclose
     from providers.clients import provider_clients_aclose
 
     on_shutdown(provider_clients_aclose)

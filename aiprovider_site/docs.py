@@ -6,8 +6,6 @@ makes it a rule for the browser as well: a page that tried to load anything from
 (a future Redoc release, a schema's image) is refused by the browser rather than leaking the visit.
 """
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -46,24 +44,6 @@ class RedocDocsView(_LocalOnly, SpectacularRedocView):
 
 
 # ------------------------------------------------------------------------------ schema truth
-
-
-def event_stream(description: str) -> OpenApiResponse:
-    """A streamed answer (`text/event-stream`, Server-Sent Events), for a view's `responses` under
-    the key `(200, "text/event-stream")`."""
-    return OpenApiResponse(OpenApiTypes.STR, description=description)
-
-
-HELLO = [{"role": "user", "content": "Hello"}]
-
-
-def request_examples(**examples: dict) -> list[OpenApiExample]:
-    """Request bodies that work against the default catalogue, for a view's `examples`: the docs show
-    them, and a schema-driven fuzzer starts from them (random model names only ever reach a 404)."""
-    return [
-        OpenApiExample(name.replace("_", " ").capitalize(), value=value, request_only=True)
-        for name, value in examples.items()
-    ]
 
 
 # What the shared machinery answers on any operation, whatever its view does: the JSON parser,

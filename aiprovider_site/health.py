@@ -22,8 +22,8 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from aiprovider_site.shared_state import shared_state
 from analytics.models import UsageRecord, UsageStatus
+from core.shared_state import shared_state
 from providers.health import health_summary
 from providers.models import HealthReport
 from providers.selectors import CheckStats, health_check_stats, overall_status

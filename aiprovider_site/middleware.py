@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from aiprovider_site.errors import error_code_for_status, error_response, is_api_path
+from aiprovider_site.errors import error_response
+from core.errors import error_code_for_status, is_api_path
 
 logger = structlog.get_logger(__name__)
 

@@ -18,8 +18,8 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q
 from django.utils import timezone
 
-from aiprovider_site.shared_state import shared_state_aclose
 from analytics.models import UsageRecord, UsageStatus
+from core.shared_state import shared_state_aclose
 from providers.selectors import percentile, provider_health_statuses
 from routing.breaker import breaker_read
 from routing.stats import ProviderStats, stats_read

@@ -21,8 +21,8 @@ import structlog
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from aiprovider_site.errors import error_body, shaped_error_body
 from aiprovider_site.middleware import VALID_REQUEST_ID
+from core.errors import error_body, shaped_error_body
 
 logger = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import environ
 
-from aiprovider_site.logging import configure_structlog, logging_config
+from core.logging import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

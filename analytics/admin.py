@@ -3,11 +3,11 @@ from django.db.models import Count, Sum
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from aiprovider_site.money import usd_amount, usd_axis, usd_text
 from analytics import charts as charts_lib
 from analytics.charts import color_for
 from analytics.models import CostDashboard, UsageAttempt, UsageDeadLetter, UsageRecord
 from analytics.selectors import dashboard_series
+from core.money import usd_amount, usd_axis, usd_text
 
 
 def usd_cell(value):

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import HasAnalyticsScope
-from aiprovider_site.errors import ApiError
 from analytics.metrics import process_figures
 from analytics.selectors import (
     DIMENSIONS,
@@ -22,6 +21,7 @@ from analytics.selectors import (
     usage_costs,
     usage_metrics,
 )
+from core.errors import ApiError
 
 DEFAULT_WINDOW = "24h"
 DEFAULT_RANGE_DAYS = 30

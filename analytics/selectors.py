@@ -22,7 +22,6 @@ from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from aiprovider_site.money import usd_amount, usd_decimal
 from analytics.models import (
     UsageAttempt,
     UsageAttemptDailyRollup,
@@ -31,6 +30,7 @@ from analytics.models import (
     UsageRollupDay,
     UsageStatus,
 )
+from core.money import usd_amount, usd_decimal
 from providers.adapters.base import Usage
 from providers.pricing import ModelPricing, pricing_of
 

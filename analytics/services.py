@@ -41,8 +41,8 @@ from django.db import (
 from django.utils import timezone
 
 from access.models import ApiKey
-from aiprovider_site.shared_state import KEY_PREFIX, shared_state, sync_redis
 from analytics.models import UsageAttempt, UsageDeadLetter, UsageRecord
+from core.shared_state import KEY_PREFIX, shared_state, sync_redis
 
 logger = structlog.get_logger(__name__)
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from aiprovider_site.admin_widgets import ListField, ListWidget
+from providers.admin_widgets import ListField, ListWidget
 from providers.models import Provider, ProviderKind, ProviderModel
 
 # Request features shown as a model's capabilities (the adapters' FEATURE_* names), in order.

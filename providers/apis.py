@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from aiprovider_site.errors import ApiError
+from core.errors import ApiError
 from providers.catalogue import catalogue_current
 from providers.selectors import health_report_list, provider_health_detail, provider_health_statuses
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from aiprovider_site.shared_state import shared_state, shared_state_sync_incr
+from core.shared_state import shared_state, shared_state_sync_incr
 from providers.pricing import ModelPricing, pricing_of
 
 VERSION_KEY = "catalogue:version"

@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 from providers.adapters.base import ProviderError
 from providers.catalogue import ProviderEntry, catalogue_current
 from providers.clients import provider_adapter

@@ -116,7 +116,7 @@ HEALTH_STATUS_STAMP_KEY = "health:status:published_at"
 
 async def provider_health_statuses() -> dict[str, str]:
     """The latest probe status per provider, as the health checker publishes it."""
-    from aiprovider_site.shared_state import shared_state
+    from core.shared_state import shared_state
 
     state = shared_state()
     statuses = await state.hgetall(HEALTH_STATUS_KEY)

@@ -12,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections
 
-from aiprovider_site.shared_state import shared_state_aclose
+from core.shared_state import shared_state_aclose
 from providers.clients import provider_clients_aclose
 from providers.health import health_checks_prune, health_probe_exclusive
 

@@ -16,11 +16,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from aiprovider_site.docs import HELLO, event_stream, request_examples
-from aiprovider_site.errors import ApiError
+from core.errors import ApiError
 from providers.adapters.base import ChatRequest, ProviderError
 from providers.catalogue import Catalogue, catalogue_current
 from providers.clients import provider_adapter
+from routing.api_docs import HELLO, event_stream, request_examples
 from routing.apis import (
     admit,
     cache_directives,

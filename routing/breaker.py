@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 from routing.stats import stats_read
 
 OPEN_KEY = "breaker:open_until"

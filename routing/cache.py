@@ -17,7 +17,7 @@ import orjson
 import structlog
 from django.conf import settings
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 
 logger = structlog.get_logger(__name__)
 

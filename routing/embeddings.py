@@ -25,8 +25,8 @@ import structlog
 from django.conf import settings
 
 from access.limits import Reservation
-from aiprovider_site.errors import ApiError
 from analytics.metrics import request_finished, request_started
+from core.errors import ApiError
 from providers.adapters.base import (
     EmbeddingRequest,
     EmbeddingResponse,

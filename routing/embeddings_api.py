@@ -12,9 +12,9 @@ from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
 from access.limits import access_admit
-from aiprovider_site.docs import request_examples
-from aiprovider_site.errors import ApiError
+from core.errors import ApiError
 from providers.catalogue import catalogue_current
+from routing.api_docs import request_examples
 from routing.apis import cache_directives, result_headers, with_limit_headers
 from routing.doors.openai_chat import DoorError
 from routing.doors.openai_embeddings import (

@@ -14,10 +14,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from aiprovider_site.docs import HELLO, event_stream, request_examples
-from aiprovider_site.errors import ApiError, openai_error_body
+from core.errors import ApiError, openai_error_body
 from providers.adapters.base import ProviderError
 from providers.catalogue import catalogue_current
+from routing.api_docs import HELLO, event_stream, request_examples
 from routing.apis import (
     admit,
     cache_directives,

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 from providers.adapters.base import Message, ReasoningPart, ToolCall
 
 logger = structlog.get_logger(__name__)

@@ -21,10 +21,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from access.limits import Reservation, access_settle
-from aiprovider_site.errors import ApiError
 from analytics.metrics import request_finished, request_started
 from analytics.observe import completion_observed
 from analytics.services import UsageEvent, usage_record_enqueue
+from core.errors import ApiError
 from providers.adapters.base import (
     ChatChoice,
     ChatChunk,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 
 BUCKET_S = 10
 WINDOW_BUCKETS = 6

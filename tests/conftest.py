@@ -60,7 +60,7 @@ def _clear_cache():
     """Each test starts with an empty cache (local memory, or the CI Redis database)."""
     from django.core.cache import cache
 
-    from aiprovider_site.shared_state import shared_state_reset_for_tests
+    from core.shared_state import shared_state_reset_for_tests
 
     cache.clear()
     shared_state_reset_for_tests()

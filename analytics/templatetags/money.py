@@ -1,10 +1,10 @@
-"""`{% load money %}`: `{{ amount|usd }}` shows USD as people read it (see aiprovider_site.money),
+"""`{% load money %}`: `{{ amount|usd }}` shows USD as people read it (see core.money),
 with the exact amount in a tooltip."""
 
 from django import template
 from django.utils.html import format_html
 
-from aiprovider_site.money import usd_amount, usd_text
+from core.money import usd_amount, usd_text
 
 register = template.Library()
 

@@ -14,8 +14,8 @@ from redis import Redis
 from access import limits
 from access.limits import access_admit, access_charge, access_spend_get, access_spend_rebuild
 from access.types import ClientKey
-from aiprovider_site.errors import ApiError
-from aiprovider_site.shared_state import KEY_PREFIX, shared_state_aclose
+from core.errors import ApiError
+from core.shared_state import KEY_PREFIX, shared_state_aclose
 from tests.access.conftest import FROZEN_NOW, FROZEN_RESET_S, post_gate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,8 +166,8 @@ import django
 django.setup()
 from access import limits
 from access.types import ClientKey
-from aiprovider_site.errors import ApiError
-from aiprovider_site.shared_state import shared_state_aclose
+from core.errors import ApiError
+from core.shared_state import shared_state_aclose
 
 now, limit, attempts, start_at = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 limits.now_s = lambda: now

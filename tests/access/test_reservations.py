@@ -9,8 +9,8 @@ import pytest
 from access import limits
 from access.limits import access_admit, access_settle, access_spend_get
 from access.types import ClientKey
-from aiprovider_site.errors import ApiError
-from aiprovider_site.shared_state import shared_state_aclose
+from core.errors import ApiError
+from core.shared_state import shared_state_aclose
 
 
 def client_key(**fields) -> ClientKey:

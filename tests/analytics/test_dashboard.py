@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from aiprovider_site.money import usd_text
 from analytics.rollups import usage_rollup_day
+from core.money import usd_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "artifacts" / "screenshots" / "cost-dashboard.png"

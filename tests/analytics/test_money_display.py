@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from access.services import api_key_create
-from aiprovider_site.money import usd_amount, usd_text
+from core.money import usd_amount, usd_text
 from tests.analytics.conftest import login_browser, screenshot
 
 USAGE = "/admin/analytics/usagerecord/"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 from providers.selectors import HEALTH_STATUS_KEY
 from routing.breaker import breaker_open
 

@@ -108,7 +108,7 @@ async def test_probe_task_run_eagerly_inside_a_running_loop(health):
 
 @pytest.mark.django_db(transaction=True)
 async def test_probe_task_skips_while_another_round_holds_the_lock(health):
-    from aiprovider_site.shared_state import shared_state
+    from core.shared_state import shared_state
     from providers.health import PROBE_LOCK_KEY
     from providers.tasks import health_probe_task
 

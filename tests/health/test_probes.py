@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from aiprovider_site.shared_state import shared_state
+from core.shared_state import shared_state
 from providers.health import health_probe_round
 from providers.models import HealthCheckResult
 from providers.selectors import HEALTH_STATUS_KEY

@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from aiprovider_site.shared_state import shared_state
 from analytics.models import UsageRecord
+from core.shared_state import shared_state
 from providers.models import HealthCheckResult, HealthReport, Provider
 from providers.selectors import HEALTH_STATUS_KEY, percentile
 

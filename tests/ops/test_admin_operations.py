@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from access.models import ApiKey
-from aiprovider_site.shared_state import shared_state
 from analytics.models import UsageRecord
+from core.shared_state import shared_state
 from providers.catalogue import VERSION_KEY
 from providers.models import Provider, ProviderModel
 from routing.breaker import breaker_open

@@ -13,7 +13,7 @@ from anthropic._models import construct_type
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message as AnthropicMessage
 
-from aiprovider_site.errors import shaped_error_body
+from core.errors import shaped_error_body
 from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import (
     ChatChunk,
