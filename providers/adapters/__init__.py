@@ -3,19 +3,10 @@
 Django-free: nothing here imports Django or the project's apps.
 """
 
-from .base import (
-    ERROR_KINDS,
-    RETRYABLE_KINDS,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Message,
-    ModelInfo,
-    ProviderAdapter,
-    ProviderConfig,
-    ProviderError,
-    Usage,
-)
+from .base import ProviderAdapter, ProviderConfig
+from .errors import ERROR_KINDS, RETRYABLE_KINDS, ProviderError
+from .messages import ChatRequest, Message
+from .results import ChatChunk, ChatResponse, ModelInfo, Usage
 
 _REGISTRY_NAMES = frozenset({"ADAPTER_CLASSES", "AdapterPool", "adapter_for", "adapter_kind"})
 

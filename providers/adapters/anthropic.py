@@ -15,33 +15,31 @@ import orjson
 from anthropic._models import construct_type
 from anthropic.types import Message as AnthropicMessage
 
-from .base import (
+from .base import ProviderAdapter
+from .errors import (
+    ErrorKind,
+    ProviderError,
+    kind_for_status,
+    looks_like_context_length,
+    parse_retry_after,
+)
+from .http import sse_batches
+from .messages import (
     FEATURE_FORCED_TOOL,
     FEATURE_IMAGES,
     FEATURE_JSON_SCHEMA,
     FEATURE_PARALLEL_OFF,
     FEATURE_REASONING,
     FEATURE_TOOLS,
-    ChatChunk,
     ChatRequest,
-    ChatResponse,
-    ErrorKind,
     ImagePart,
     Message,
-    ModelInfo,
-    ProviderAdapter,
-    ProviderError,
     ReasoningPart,
     TextPart,
     ToolCall,
-    ToolCallDelta,
     ToolSpec,
-    Usage,
-    kind_for_status,
-    looks_like_context_length,
-    parse_retry_after,
 )
-from .http import sse_batches
+from .results import ChatChunk, ChatResponse, ModelInfo, ToolCallDelta, Usage
 from .sdk import PooledSdk, create_body, sdk_model, sdk_transport_error
 
 _STOP_REASONS: Final[dict[str, str]] = {

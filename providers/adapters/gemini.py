@@ -20,36 +20,40 @@ from urllib.parse import quote
 
 import orjson
 
-from .base import (
-    FEATURE_FORCED_TOOL,
-    FEATURE_IMAGES,
-    FEATURE_JSON_OBJECT,
-    FEATURE_JSON_SCHEMA,
-    FEATURE_REASONING,
-    FEATURE_TOOLS,
-    ChatChoice,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
+from .base import ProviderAdapter
+from .errors import (
     ErrorKind,
-    ImagePart,
-    Message,
-    ModelInfo,
-    ProviderAdapter,
     ProviderError,
-    ReasoningPart,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-    estimate_text_tokens,
     kind_for_status,
     looks_like_context_length,
     parse_duration,
     parse_retry_after,
 )
 from .http import ProviderHttp, lines, transport_failure
+from .messages import (
+    FEATURE_FORCED_TOOL,
+    FEATURE_IMAGES,
+    FEATURE_JSON_OBJECT,
+    FEATURE_JSON_SCHEMA,
+    FEATURE_REASONING,
+    FEATURE_TOOLS,
+    ChatRequest,
+    EmbeddingRequest,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    ToolCall,
+)
+from .results import (
+    ChatChoice,
+    ChatChunk,
+    ChatResponse,
+    EmbeddingResponse,
+    ModelInfo,
+    ToolCallDelta,
+    Usage,
+    estimate_text_tokens,
+)
 
 _FILTER_REASONS: Final[frozenset[str]] = frozenset(
     {

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx2
 
-from .base import ErrorKind
+from .errors import ErrorKind
 
 
 @dataclass(frozen=True, slots=True)

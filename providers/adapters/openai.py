@@ -19,7 +19,16 @@ from openai._models import construct_type
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion
 
-from .base import (
+from .base import ProviderAdapter
+from .errors import (
+    ErrorKind,
+    ProviderError,
+    kind_for_status,
+    looks_like_context_length,
+    parse_retry_after,
+)
+from .http import drain, sse_batches
+from .messages import (
     FEATURE_FORCED_TOOL,
     FEATURE_IMAGES,
     FEATURE_JSON_OBJECT,
@@ -28,29 +37,24 @@ from .base import (
     FEATURE_REASONING,
     FEATURE_TOOLS,
     OPENAI_OPTIONS,
-    ChatChoice,
-    ChatChunk,
     ChatRequest,
-    ChatResponse,
     EmbeddingRequest,
-    EmbeddingResponse,
-    ErrorKind,
     ImagePart,
     Message,
-    ModelInfo,
-    ProviderAdapter,
-    ProviderError,
     ReasoningPart,
     TextPart,
     ToolCall,
+)
+from .results import (
+    ChatChoice,
+    ChatChunk,
+    ChatResponse,
+    EmbeddingResponse,
+    ModelInfo,
     ToolCallDelta,
     Usage,
     estimate_text_tokens,
-    kind_for_status,
-    looks_like_context_length,
-    parse_retry_after,
 )
-from .http import drain, sse_batches
 from .sdk import PooledSdk, create_body, sdk_model, sdk_transport_error
 
 _FINISH_REASONS: Final[dict[str, str]] = {

@@ -24,7 +24,8 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import httpx2
 
-from .base import ProviderAdapter, ProviderError
+from .base import ProviderAdapter
+from .errors import ProviderError
 from .http import AiohttpTransport, ProviderHttp, transport_failure
 
 ClientT = TypeVar("ClientT")

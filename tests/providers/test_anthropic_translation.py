@@ -16,10 +16,9 @@ import pytest
 
 from providers.adapters import ChatRequest, Message, ProviderError, Usage
 from providers.adapters.anthropic import AnthropicAdapter, takes_adaptive_thinking
-from providers.adapters.base import (
-    ChatChunk,
+from providers.adapters.base import ProviderConfig
+from providers.adapters.messages import (
     ImagePart,
-    ProviderConfig,
     ReasoningPart,
     ResponseFormat,
     TextPart,
@@ -27,6 +26,7 @@ from providers.adapters.base import (
     ToolChoice,
     ToolSpec,
 )
+from providers.adapters.results import ChatChunk
 
 from .conftest import fixture_bytes, fixture_json
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from providers.adapters import ERROR_KINDS, RETRYABLE_KINDS, ProviderError
-from providers.adapters.base import (
+from providers.adapters.errors import (
     kind_for_status,
     looks_like_context_length,
     parse_duration,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from providers.adapters import ProviderError
-from providers.adapters.base import EmbeddingRequest
+from providers.adapters.messages import EmbeddingRequest
 from providers.emulator.embeddings import vector
 
 from .conftest import API_KEY

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from providers.adapters import ChatRequest, Message, ProviderError, Usage
-from providers.adapters.base import (
+from providers.adapters.messages import (
     ImagePart,
     ReasoningPart,
     ResponseFormat,
     TextPart,
     ToolCall,
-    ToolCallDelta,
     ToolChoice,
     ToolSpec,
 )
+from providers.adapters.results import ToolCallDelta
 
 from .conftest import fixture_bytes, fixture_json
 

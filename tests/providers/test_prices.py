@@ -12,17 +12,12 @@ import pytest
 from django.core.management import call_command
 from genai_prices.data_snapshot import get_snapshot
 
-from providers.adapters.base import Usage
+from providers.adapters.results import Usage
 from providers.models import PriceChange, PriceSync, Provider, ProviderModel
-from providers.pricing import (
-    PRICE_COLUMNS,
-    describe_price_data,
-    installed_source,
-    model_info_from_data,
-    model_price_data,
-    pricing_of,
-    source_from_path,
-)
+from providers.price_classes import PRICE_COLUMNS
+from providers.price_data import describe_price_data, model_info_from_data, model_price_data
+from providers.price_sources import installed_source, source_from_path
+from providers.pricing import pricing_of
 
 pytestmark = pytest.mark.django_db
 

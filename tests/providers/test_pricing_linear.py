@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from genai_prices.data_snapshot import get_snapshot
 
-from providers.adapters.base import Usage
+from providers.adapters.results import Usage
 from providers.pricing import USD_PLACES, ModelPricing, genai_usage
 
 
