@@ -28,7 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.shared_state import shared_state
-from providers.adapters.base import ProviderError
+from providers.adapters.errors import ProviderError
 from providers.catalogue import ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
 from providers.models import HealthCheckResult, HealthStatus, Provider

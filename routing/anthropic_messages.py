@@ -17,7 +17,8 @@ from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
 from core.errors import ApiError
-from providers.adapters.base import ChatRequest, ProviderError
+from providers.adapters.errors import ProviderError
+from providers.adapters.messages import ChatRequest
 from providers.catalogue import Catalogue, catalogue_current
 from providers.clients import provider_adapter
 from routing.api_docs import HELLO, event_stream, request_examples

@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from access.api_views import ClientKeyApiView
 from access.limits import Reservation, access_admit, access_settle
 from core.errors import ApiError, error_body
-from providers.adapters.base import Message, ProviderError
+from providers.adapters.errors import ProviderError
+from providers.adapters.messages import Message
 from providers.catalogue import catalogue_current
 from routing.api_docs import HELLO, event_stream, request_examples
 from routing.doors.openai_chat import json_bytes

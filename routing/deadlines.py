@@ -30,8 +30,9 @@ from typing import TypeVar
 import structlog
 from django.conf import settings
 
-from providers.adapters.base import ChatChunk, ProviderError
 from providers.adapters.deadline import ChunkDeadline
+from providers.adapters.errors import ProviderError
+from providers.adapters.results import ChatChunk
 from routing import breaker
 from routing.state import routing_view_breaker, routing_view_note_breaker
 

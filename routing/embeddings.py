@@ -27,14 +27,9 @@ from django.conf import settings
 from access.limits import Reservation
 from analytics.metrics import request_finished, request_started
 from core.errors import ApiError
-from providers.adapters.base import (
-    EmbeddingRequest,
-    EmbeddingResponse,
-    Message,
-    ProviderError,
-    Usage,
-    estimate_text_tokens,
-)
+from providers.adapters.errors import ProviderError
+from providers.adapters.messages import EmbeddingRequest, Message
+from providers.adapters.results import EmbeddingResponse, Usage, estimate_text_tokens
 from providers.catalogue import Catalogue, ModelEntry, ProviderEntry, catalogue_current
 from providers.clients import provider_adapter
 from routing import breaker

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
 from core.errors import ApiError, openai_error_body
-from providers.adapters.base import ProviderError
+from providers.adapters.errors import ProviderError
 from providers.catalogue import catalogue_current
 from routing.api_docs import HELLO, event_stream, request_examples
 from routing.apis import (

@@ -17,7 +17,7 @@ import structlog
 from django.conf import settings
 
 from core.shared_state import shared_state
-from providers.adapters.base import Message, ReasoningPart, ToolCall
+from providers.adapters.messages import Message, ReasoningPart, ToolCall
 
 logger = structlog.get_logger(__name__)
 

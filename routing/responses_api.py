@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
 from core.errors import ApiError
-from providers.adapters.base import ProviderError
+from providers.adapters.errors import ProviderError
 from routing.api_docs import event_stream, request_examples
 from routing.apis import admit, result_headers, stream_response, with_limit_headers
 from routing.doors.openai_chat import REASONING_EFFORTS, DoorError, json_bytes

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from providers.adapters.anthropic import COUNT_TOKENS_FIELDS
-from providers.adapters.base import (
+from providers.adapters.messages import (
     ContentPart,
     ImagePart,
     Message,
@@ -31,8 +31,8 @@ from providers.adapters.base import (
     ToolCall,
     ToolChoice,
     ToolSpec,
-    Usage,
 )
+from providers.adapters.results import Usage
 from routing.doors.openai_chat import DoorError, RouteControls, json_bytes
 from routing.doors.openai_chat import _route as route_controls_parse
 

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from providers.adapters.base import Usage
+from providers.adapters.results import Usage
 from routing.doors.openai_chat import DoorError, RouteControls, _check_keys, _integer, _route, _string
 
 # Inputs one request may carry; the gateway splits them to each provider's own limit.

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from providers.adapters.base import (
+from providers.adapters.messages import (
     ContentPart,
     ImagePart,
     Message,
@@ -27,11 +27,10 @@ from providers.adapters.base import (
     ResponseFormat,
     TextPart,
     ToolCall,
-    ToolCallDelta,
     ToolChoice,
     ToolSpec,
-    Usage,
 )
+from providers.adapters.results import ToolCallDelta, Usage
 from routing.doors.openai_chat import (
     REASONING_EFFORTS,
     ChatInput,

@@ -461,7 +461,7 @@ def test_queued_events_from_older_and_newer_versions_still_write():
 
 
 def test_cached_usage_reads_whatever_fields_it_was_stored_with():
-    from providers.adapters.base import Usage
+    from providers.adapters.results import Usage
 
     usage = Usage(prompt_tokens=10, completion_tokens=5, cached_tokens=2, cache_write_tokens=3, input_audio_tokens=1)
     assert Usage.from_dict(usage.as_dict()) == usage

@@ -11,7 +11,7 @@ from redis import Redis
 from access.services import api_key_create
 from analytics.models import UsageDeadLetter, UsageRecord
 from analytics.services import GROUP, STREAM_KEY, UsageEvent, usage_flush, usage_record_enqueue
-from providers.adapters.base import MAX_REPORTED_TOKENS
+from providers.adapters.results import MAX_REPORTED_TOKENS
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from asgiref.sync import async_to_sync
 
-from providers.adapters.base import Usage
+from providers.adapters.results import Usage
 from providers.catalogue import catalogue_current
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,17 +15,9 @@ from anthropic.types import Message as AnthropicMessage
 
 from core.errors import shaped_error_body
 from providers.adapters.anthropic import AnthropicAdapter
-from providers.adapters.base import (
-    ChatChunk,
-    ChatRequest,
-    ImagePart,
-    ProviderConfig,
-    ReasoningPart,
-    ToolCall,
-    ToolCallDelta,
-    ToolChoice,
-    Usage,
-)
+from providers.adapters.base import ProviderConfig
+from providers.adapters.messages import ChatRequest, ImagePart, ReasoningPart, ToolCall, ToolChoice
+from providers.adapters.results import ChatChunk, ToolCallDelta, Usage
 from routing.doors.anthropic_messages import (
     MessagesError,
     MessagesStreamRenderer,

@@ -8,7 +8,7 @@ import struct
 import pytest
 from openai.types import CreateEmbeddingResponse
 
-from providers.adapters.base import Usage, estimate_text_tokens
+from providers.adapters.results import Usage, estimate_text_tokens
 from routing.doors.openai_chat import DoorError
 from routing.doors.openai_embeddings import embeddings_render, embeddings_request_parse
 from routing.embeddings import batches

@@ -9,7 +9,8 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from providers.adapters.base import ReasoningPart, ToolCall, ToolCallDelta, ToolChoice, Usage
+from providers.adapters.messages import ReasoningPart, ToolCall, ToolChoice
+from providers.adapters.results import ToolCallDelta, Usage
 from routing.doors.openai_chat import DoorError
 from routing.doors.openai_responses import (
     ResponseShape,
