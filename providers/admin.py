@@ -5,7 +5,8 @@ from django.db import models
 from django.utils.html import format_html, format_html_join
 
 from providers import admin_prices
-from providers.admin_ops import ProviderModelFormMixin, ProviderModelInlineMixin, ProviderOperationsMixin
+from providers.admin_capabilities import ProviderModelFormMixin, ProviderModelInlineMixin
+from providers.admin_ops import ProviderOperationsMixin
 from providers.models import HealthCheckResult, HealthReport, Provider, ProviderModel
 
 
@@ -50,7 +51,7 @@ class ProviderAdmin(ProviderOperationsMixin, admin.ModelAdmin):
 
 @admin.register(ProviderModel)
 class ProviderModelAdmin(ProviderModelFormMixin, admin.ModelAdmin):
-    # Aliases as a list, capabilities as checkboxes (editing writes `lacks`): providers/admin_ops.py.
+    # Aliases as a list, capabilities as checkboxes (editing writes `lacks`): providers/admin_capabilities.py.
     list_display = (
         "name", "provider", "enabled", "capabilities", "context_window", "input_price_per_1m",
         "output_price_per_1m", "cached_input_price_per_1m", "price_source",

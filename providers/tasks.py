@@ -1,4 +1,7 @@
-"""Periodic provider-health work. Thin: each task calls one service (schedules: aiprovider_site.schedules)."""
+"""Periodic provider-health work. Thin: each task calls one service (schedules: operations.schedules).
+
+The hourly health report joins probes with usage records, so it is composed above the apps:
+operations/tasks.py."""
 
 from __future__ import annotations
 
@@ -58,15 +61,6 @@ async def _close_state_after(coro: Coroutine[Any, Any, Any]) -> Any:
 def health_probe_task() -> dict | None:
     """One probe round for the fleet (skipped when another is running)."""
     return run_coroutine(health_probe_exclusive())
-
-
-@shared_task(name="providers.health_report", ignore_result=True)
-def health_report_task() -> int:
-    """The report of the last full hour."""
-    # The report joins probe results with usage records: it is composed above the apps.
-    from aiprovider_site.health import health_report_create_last_hour
-
-    return health_report_create_last_hour().pk
 
 
 @shared_task(name="providers.health_prune", ignore_result=True)

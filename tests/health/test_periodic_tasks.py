@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from aiprovider_site.schedules import periodic_schedules
+from operations.schedules import periodic_schedules
 from providers.models import HealthCheckResult, Provider
 from tests.health.conftest import DEFAULT_PROVIDERS, calls
 

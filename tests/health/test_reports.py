@@ -49,7 +49,7 @@ def test_percentile_is_nearest_rank():
 
 
 def test_hourly_report_has_uptime_percentiles_and_errors_from_checks_and_usage(health):
-    from providers.tasks import health_report_task
+    from operations.tasks import health_report_task
 
     window_end = timezone.now().replace(minute=0, second=0, microsecond=0)
     window_start = window_end - timedelta(hours=1)

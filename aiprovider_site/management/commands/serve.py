@@ -140,7 +140,7 @@ class Command(BaseCommand):
     def _setup(self) -> None:
         from django.db.migrations.executor import MigrationExecutor
 
-        from aiprovider_site.schedules import periodic_tasks_setup
+        from operations.schedules import periodic_tasks_setup
         from providers.services import CatalogueError, catalogue_sync
 
         executor = MigrationExecutor(connection)

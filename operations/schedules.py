@@ -18,8 +18,12 @@ from django.db import transaction
 
 @dataclass(frozen=True)
 class PeriodicSchedule:
+    """One periodic task as django-celery-beat stores it."""
+
     name: str  # the PeriodicTask row's name (unique)
-    task: str  # the registered Celery task name
+    # The registered Celery task name. Stored in the beat rows: renaming a task means refreshing
+    # them, which periodic_tasks_setup does for every row it declares.
+    task: str
     every: int
     period: str  # django_celery_beat IntervalSchedule period: seconds, minutes, hours, days
     description: str = ""
@@ -30,6 +34,7 @@ class PeriodicSchedule:
 
 
 def periodic_schedules() -> list[PeriodicSchedule]:
+    """Every periodic task of the project, with the interval it gets when first created."""
     probe_every = settings.HEALTH_PROBE_INTERVAL_S
     return [
         PeriodicSchedule(
@@ -75,6 +80,8 @@ def periodic_schedules() -> list[PeriodicSchedule]:
 
 @dataclass
 class ScheduleReport:
+    """The names periodic_tasks_setup created, updated and left as they were."""
+
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)

@@ -1,5 +1,5 @@
-"""`GET /metrics`: the Prometheus exposition. Lives in the project package because the gauges read at
-scrape time (circuit breakers) belong to routing, which analytics must not import.
+"""`GET /metrics`: the Prometheus exposition. Lives in operations because the gauges read at scrape
+time (circuit breakers) belong to routing, which analytics must not import.
 
 Outside /api/, so no client key applies. With METRICS_BEARER_TOKEN set it needs
 `Authorization: Bearer <token>` (401 in the error envelope otherwise). Without one it is open in
@@ -15,13 +15,13 @@ import time
 
 import structlog
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 
-from aiprovider_site.errors import error_response
 from analytics.metrics import metrics_exposition
+from core.errors import error_body, shaped_error_body
 from providers.catalogue import catalogue_current
 from providers.selectors import provider_health_statuses
 from routing.breaker import breaker_read
@@ -32,13 +32,22 @@ logger = structlog.get_logger(__name__)
 UP_STATUSES = frozenset({"healthy", "degraded"})
 
 
-def _refusal(request):
+def _error_response(
+    request, *, message: str, status_code: int, error_code: str, context: dict | None = None
+) -> JsonResponse:
+    """The error envelope (a plain Django view: DRF's exception handler does not render it)."""
+    request_id = getattr(request, "request_id", None)
+    body = error_body(message=message, error_code=error_code, request_id=request_id, context=context)
+    return JsonResponse(shaped_error_body(request.path, body, status_code), status=status_code)
+
+
+def _refusal(request) -> JsonResponse | None:
     """None when the scrape may proceed, else the error answer."""
     token = settings.METRICS_BEARER_TOKEN
     if not token:
         if settings.DEVELOPMENT_MODE or settings.METRICS_PUBLIC:
             return None
-        return error_response(
+        return _error_response(
             request,
             message=(
                 "GET /metrics is closed in production: set METRICS_BEARER_TOKEN (and send it as a "
@@ -49,7 +58,7 @@ def _refusal(request):
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
         return None
-    response = error_response(
+    response = _error_response(
         request, message="A valid metrics bearer token is required.", status_code=401,
         error_code="AUTHENTICATION_FAILED", context={"reason": "invalid"},
     )
@@ -88,6 +97,7 @@ async def _scrape_time_families() -> list:
 
 @require_GET
 async def metrics_view(request):
+    """The Prometheus exposition: analytics' counters and the gauges read from shared state now."""
     refusal = _refusal(request)
     if refusal is not None:
         return refusal

@@ -1,4 +1,4 @@
-"""Service-level endpoints that belong to no app."""
+"""`GET /health` and `GET /status`, and the benchmark's do-nothing baseline view."""
 
 from adrf.views import APIView
 from django.conf import settings
@@ -8,7 +8,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from aiprovider_site.health import service_health, service_status
+from operations.health import service_health
+from operations.status import service_status
 
 
 async def noop_view(request):

@@ -2,8 +2,9 @@
 success rate and calls (routing's live counters, shared by every worker), and from the usage records
 of the last hour the requests it answered and their p95 latency.
 
-Like aiprovider_site/health.py this sits above the apps: the figures join providers (health),
-routing (stats, breaker) and analytics (usage records), and the provider admin shows them.
+Like operations/health.py this sits above the apps: the figures join providers (health), routing
+(stats, breaker) and analytics (usage records). The provider admin shows them through the source
+operations registers at start-up (operations/apps.py), so providers never imports this module.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ WINDOW = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class ProviderFigures:
+    """One provider's live figures, as the provider admin's list shows them."""
+
     name: str
     health: str  # healthy, degraded, unhealthy, unconfigured, unknown (no probe yet, or a stale one)
     breaker: str  # closed, open, half_open

@@ -1,8 +1,8 @@
-"""Create or update every periodic task (django-celery-beat rows) from aiprovider_site.schedules."""
+"""Create or update every periodic task (django-celery-beat rows) from operations.schedules."""
 
 from django.core.management.base import BaseCommand
 
-from aiprovider_site.schedules import periodic_tasks_setup
+from operations.schedules import periodic_tasks_setup
 
 
 class Command(BaseCommand):
