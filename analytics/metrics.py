@@ -24,6 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 
+from analytics.outcome import CompletionOutcome
+
 STARTED_AT = time.time()
 _STARTED_MONOTONIC = time.monotonic()
 
@@ -132,6 +134,22 @@ def metrics_record(
         COST.labels(provider, model).inc(cost_usd)
     if attempts > 1:
         FAILOVERS.labels(provider, model).inc()
+
+
+def outcome_metrics_record(outcome: CompletionOutcome) -> None:
+    """Count one finished completion from its outcome."""
+    metrics_record(
+        provider=outcome.provider,
+        model=outcome.model,
+        status=outcome.status,
+        attempts=outcome.attempts,
+        prompt_tokens=outcome.usage.prompt_tokens,
+        completion_tokens=outcome.usage.completion_tokens,
+        cost_usd=float(outcome.cost_usd),
+        latency_ms=outcome.latency_ms,
+        ttft_ms=outcome.ttft_ms,
+        attempt_details=outcome.attempt_details,
+    )
 
 
 def multiprocess_dir() -> str | None:

@@ -16,41 +16,39 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from core.errors import ApiError
 from providers.adapters.errors import ProviderError
 from providers.adapters.messages import ChatRequest
 from providers.catalogue import Catalogue, catalogue_current
 from providers.clients import provider_adapter
+from routing.admission import Admitted, completion_admit, completion_answer, completion_stream_answer
 from routing.api_docs import HELLO, event_stream, request_examples
-from routing.apis import (
-    admit,
-    cache_directives,
-    key_allowed_models,
-    result_headers,
+from routing.api_support import (
+    DROP_PARAMS_HEADER,
+    DROPPED_PARAMS_HEADER,
+    answer_headers,
+    chat_command,
+    door_error,
+    dropped_headers,
     stream_response,
-    with_limit_headers,
 )
-from routing.doors.anthropic_messages import (
-    PASSED_HEADERS,
+from routing.commands import CompletionCommand
+from routing.doors.anthropic_messages.render import (
     STREAM_ERROR_TYPES,
-    MessagesError,
-    MessagesInput,
-    MessagesStreamRenderer,
-    messages_request_parse,
     messages_response_render,
-    messages_tokens_estimate,
-    snapshot_base,
     stream_error_event,
 )
-from routing.openai_compat import DROP_PARAMS_HEADER, DROPPED_PARAMS_HEADER
-from routing.services import (
-    CompletionCommand,
-    _options,
-    completion_create,
-    completion_stream,
-    resolve_model_name,
+from routing.doors.anthropic_messages.request import (
+    PASSED_HEADERS,
+    MessagesInput,
+    messages_request_parse,
+    snapshot_base,
 )
+from routing.doors.anthropic_messages.stream import MessagesStreamRenderer
+from routing.doors.anthropic_messages.tokens import messages_tokens_estimate
+from routing.doors.anthropic_messages.validation import MessagesError
+from routing.planning import chat_options, resolve_model_name
 from routing.state import routing_view
+from routing.streams import CompletionStream
 
 logger = structlog.get_logger(__name__)
 
@@ -170,45 +168,8 @@ async def _parse(request, *, count: bool = False) -> tuple[MessagesInput, str]:
             count=count,
         )
     except MessagesError as error:
-        code = error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR"
-        raise ApiError(
-            error.message,
-            error_code=code,
-            status_code=400,
-            context={"param": error.param} if error.param else {},
-        ) from None
+        raise door_error(error) from None
     return parsed, _resolve_snapshot(parsed, await catalogue_current())
-
-
-def _command(request, parsed: MessagesInput, model: str) -> CompletionCommand:
-    cache_read, cache_write = cache_directives(request)
-    return CompletionCommand(
-        request_id=request.request_id,
-        messages=parsed.messages,
-        model=model,
-        temperature=parsed.temperature,
-        max_tokens=parsed.max_tokens,
-        top_p=parsed.top_p,
-        stop=parsed.stop,
-        user=parsed.user,
-        api_key_id=getattr(request.auth, "id", None),
-        cache_read=cache_read,
-        cache_write=cache_write,
-        tools=parsed.tools,
-        tool_choice=parsed.tool_choice,
-        parallel_tool_calls=parsed.parallel_tool_calls,
-        response_format=parsed.response_format,
-        reasoning_effort=parsed.reasoning_effort,
-        options=parsed.options,
-        route=parsed.route,
-        drop_params=request.headers.get(DROP_PARAMS_HEADER, "").strip().lower() in ("1", "true", "yes"),
-        native=parsed.native,
-        allowed_models=key_allowed_models(request),
-    )
-
-
-def _dropped_headers(dropped) -> dict[str, str]:
-    return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
 
 
 class _AnthropicApi(ClientKeyApiView):
@@ -291,47 +252,42 @@ class MessagesApi(_AnthropicApi):
     )
     async def post(self, request):
         parsed, model = await _parse(request)
-        cmd = _command(request, parsed, model)
-        cmd, limit_headers = await admit(request, cmd)
+        cmd = chat_command(request, parsed, model=model)
         if parsed.stream:
-            return await self._stream(request, cmd, parsed, limit_headers)
-        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
+            return _stream(await completion_stream_answer(key=request.auth, cmd=cmd), request, parsed)
+        admitted = await completion_answer(key=request.auth, cmd=cmd)
         body = messages_response_render(
-            result, message_id=_message_id(request), thinking_omitted=parsed.thinking_omitted
+            admitted.answer, message_id=_message_id(request), thinking_omitted=parsed.thinking_omitted
         )
-        headers = {
-            **limit_headers,
-            **result_headers(result, cache_hit=result.cache_hit),
-            **_dropped_headers(result.dropped),
-        }
-        return Response(body, headers=headers)
+        return Response(body, headers=answer_headers(admitted.answer, admitted.limit_headers))
 
-    async def _stream(self, request, cmd, parsed: MessagesInput, limit_headers):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
-        renderer = MessagesStreamRenderer(
-            message_id=_message_id(request), model=stream.model, thinking_omitted=parsed.thinking_omitted
-        )
 
-        async def events() -> AsyncIterator[bytes]:
-            try:
-                async for piece in stream.chunks():
-                    for event in renderer.chunk(piece):
-                        yield event
-            except ProviderError as error:
-                yield stream_error_event(
-                    STREAM_ERROR_TYPES.get(error.kind, "api_error"),
-                    f"The provider failed mid-stream: {error.message}",
-                    request.request_id,
-                )
-                return
-            usage = stream.usage
-            for event in renderer.finish(
-                finish_reason=stream.finish_reason, usage=usage, reasoning_parts=stream.reasoning_parts
-            ):
-                yield event
+def _stream(admitted: Admitted[CompletionStream], request, parsed: MessagesInput):
+    """Anthropic's event stream."""
+    stream = admitted.answer
+    renderer = MessagesStreamRenderer(
+        message_id=_message_id(request), model=stream.model, thinking_omitted=parsed.thinking_omitted
+    )
 
-        headers = {**limit_headers, **_dropped_headers(stream.dropped), "request-id": request.request_id}
-        return stream_response(stream, events(), headers)
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for piece in stream.chunks():
+                for event in renderer.chunk(piece):
+                    yield event
+        except ProviderError as error:
+            yield stream_error_event(
+                STREAM_ERROR_TYPES.get(error.kind, "api_error"),
+                f"The provider failed mid-stream: {error.message}",
+                request.request_id,
+            )
+            return
+        for event in renderer.finish(
+            finish_reason=stream.finish_reason, usage=stream.usage, reasoning_parts=stream.reasoning_parts
+        ):
+            yield event
+
+    headers = {**admitted.limit_headers, **dropped_headers(stream.dropped), "request-id": request.request_id}
+    return stream_response(stream, events(), headers)
 
 
 async def input_tokens_count(cmd: CompletionCommand) -> tuple[int, str | None]:
@@ -341,7 +297,7 @@ async def input_tokens_count(cmd: CompletionCommand) -> tuple[int, str | None]:
     catalogue = await catalogue_current()
     cmd = resolve_model_name(cmd, catalogue)
     view = await routing_view(list(catalogue.providers))
-    for provider, model, is_fallback in _options(cmd, catalogue):
+    for provider, model, is_fallback in chat_options(cmd, catalogue):
         if is_fallback:
             break
         adapter = provider_adapter(provider)
@@ -397,8 +353,8 @@ class CountTokensApi(_AnthropicApi):
     )
     async def post(self, request):
         parsed, model = await _parse(request, count=True)
-        cmd = replace(_command(request, parsed, model), max_tokens=None)
-        _, limit_headers = await admit(request, cmd, reserve=False)
+        cmd = replace(chat_command(request, parsed, model=model), max_tokens=None)
+        _, limit_headers = await completion_admit(key=request.auth, cmd=cmd, reserve=False)
         tokens, provider = await input_tokens_count(cmd)
         headers = {**limit_headers, TOKEN_COUNT_SOURCE_HEADER: "anthropic" if provider else "estimate"}
         if provider:

@@ -4,33 +4,29 @@ provider list with live stats."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from decimal import Decimal
 
-from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from access.limits import Reservation, access_admit, access_settle
-from core.errors import ApiError, error_body
 from providers.adapters.errors import ProviderError
 from providers.adapters.messages import Message
-from providers.catalogue import catalogue_current
+from routing.admission import Admitted, completion_answer, completion_stream_answer
 from routing.api_docs import HELLO, event_stream, request_examples
-from routing.doors.openai_chat import json_bytes
-from routing.services import (
-    CompletionCommand,
-    CompletionResult,
-    CompletionStream,
-    completion_create,
-    completion_reservation,
-    completion_stream,
-    prompt_tokens_estimate,
+from routing.api_support import (
+    cache_directives,
+    key_allowed_models,
+    result_headers,
+    sse,
+    stream_error_body,
+    stream_response,
 )
-from routing.state import routing_view
+from routing.commands import CompletionCommand
+from routing.completions import CompletionResult
+from routing.selectors import provider_status_list
+from routing.streams import CompletionStream
 
 ROLES = ("system", "developer", "user", "assistant")
 DEFAULT_MODEL = "gpt-3.5-turbo"
@@ -176,41 +172,6 @@ class ErrorSerializer(serializers.Serializer):
     context = serializers.DictField()
 
 
-def cache_directives(request) -> tuple[bool, bool]:
-    directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
-    return "no-cache" not in directives, "no-store" not in directives
-
-
-async def admit(
-    request, cmd: CompletionCommand, *, reserve: bool = True
-) -> tuple[CompletionCommand, dict[str, str]]:
-    """Per-key model list, budget and rate limits. Returns the command carrying its reservation
-    (the worst case held against the key's budget and tokens per minute until routing records the
-    request) and the rate-limit headers to send. `reserve=False` for calls that use no tokens."""
-    catalogue = await catalogue_current()
-    key = request.auth
-    reserve_tokens, reserve_cost = 0, Decimal(0)
-    if reserve and (key.tpm_limit is not None or key.monthly_budget_usd is not None):
-        reserve_tokens, reserve_cost = await completion_reservation(cmd)
-    # The reservation already counts the prompt; the estimate alone is for a call reserving nothing.
-    estimated = 0
-    if key.tpm_limit is not None and not reserve_tokens:
-        estimated = prompt_tokens_estimate(cmd.messages, cmd.tools)
-    admission = await access_admit(
-        key=key,
-        model_names=catalogue.public_names_of(cmd.model),
-        estimated_tokens=estimated,
-        reserve_tokens=reserve_tokens,
-        reserve_cost_usd=reserve_cost,
-    )
-    return replace(cmd, reservation=admission.reservation if reserve else None), admission.headers
-
-
-def key_allowed_models(request) -> tuple[str, ...]:
-    """The client key's model allow-list, which routing applies to every candidate."""
-    return tuple(getattr(request.auth, "allowed_models", None) or ())
-
-
 def completion_command(request, data: dict, *, provider: str | None) -> CompletionCommand:
     cache_read, cache_write = cache_directives(request)
     return CompletionCommand(
@@ -230,50 +191,25 @@ def completion_command(request, data: dict, *, provider: str | None) -> Completi
     )
 
 
-def result_headers(result: CompletionResult | CompletionStream, *, cache_hit: bool) -> dict[str, str]:
+def completion_body(result: CompletionResult, *, request_id: str) -> dict:
+    """The /api/v1 answer."""
     return {
-        "X-Provider": result.provider,
-        "X-Cache": "HIT" if cache_hit else "MISS",
-        "X-Attempts": str(result.attempt_count),
+        "content": result.content,
+        "model": result.model,
+        "provider": result.provider,
+        "usage": {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "cached_tokens": result.usage.cached_tokens,
+            "total_tokens": result.usage.total_tokens,
+        },
+        "cost_estimate": float(result.cost_usd),
+        "response_time_ms": round(result.latency_ms, 2),
+        "timestamp": timezone.now().isoformat(),
+        "finish_reason": result.finish_reason,
+        "cached": result.cache_hit,
+        "request_id": request_id,
     }
-
-
-def sse(data: dict, event: str | None = None) -> bytes:
-    prefix = b"event: " + event.encode() + b"\n" if event else b""
-    return prefix + b"data: " + json_bytes(data) + b"\n\n"
-
-
-def stream_response(
-    stream: CompletionStream, events: AsyncIterator[bytes], headers: dict[str, str]
-) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    for name, value in {**headers, **result_headers(stream, cache_hit=False)}.items():
-        response[name] = value
-    return response
-
-
-def stream_error_body(request, error: ProviderError) -> dict:
-    return error_body(
-        message=f"The provider failed mid-stream: {error.message}",
-        error_code="PROVIDER_STREAM_FAILED",
-        request_id=request.request_id,
-        context={"provider": error.provider, "error_code": error.kind.upper()},
-    )
-
-
-async def with_limit_headers(call, limit_headers: dict[str, str], reservation: Reservation | None = None):
-    """Await a routing call; an error it raises still carries the key's rate-limit headers, and
-    frees the request's reservation if routing ended before recording it (settling is idempotent)."""
-    try:
-        return await call
-    except BaseException as error:
-        if reservation is not None:
-            await access_settle(reservation, tokens=0, cost_usd=Decimal(0))
-        if isinstance(error, ApiError):
-            error.headers = {**limit_headers, **error.headers}
-        raise
 
 
 class CompletionApi(ClientKeyApiView):
@@ -325,31 +261,15 @@ class CompletionApi(ClientKeyApiView):
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
         cmd = completion_command(request, data, provider=provider_name)
-        cmd, limit_headers = await admit(request, cmd)
         if data["stream"]:
-            return await self.stream(request, cmd, limit_headers)
-        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
-        body = {
-            "content": result.content,
-            "model": result.model,
-            "provider": result.provider,
-            "usage": {
-                "prompt_tokens": result.usage.prompt_tokens,
-                "completion_tokens": result.usage.completion_tokens,
-                "cached_tokens": result.usage.cached_tokens,
-                "total_tokens": result.usage.total_tokens,
-            },
-            "cost_estimate": float(result.cost_usd),
-            "response_time_ms": round(result.latency_ms, 2),
-            "timestamp": timezone.now().isoformat(),
-            "finish_reason": result.finish_reason,
-            "cached": result.cache_hit,
-            "request_id": request.request_id,
-        }
-        return Response(body, headers={**limit_headers, **result_headers(result, cache_hit=result.cache_hit)})
+            return self.stream(request, await completion_stream_answer(key=request.auth, cmd=cmd))
+        admitted = await completion_answer(key=request.auth, cmd=cmd)
+        result = admitted.answer
+        headers = {**admitted.limit_headers, **result_headers(result, cache_hit=result.cache_hit)}
+        return Response(completion_body(result, request_id=request.request_id), headers=headers)
 
-    async def stream(self, request, cmd: CompletionCommand, limit_headers):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
+    def stream(self, request, admitted: Admitted[CompletionStream]):
+        stream = admitted.answer
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -377,7 +297,7 @@ class CompletionApi(ClientKeyApiView):
                 }
             )
 
-        return stream_response(stream, events(), limit_headers)
+        return stream_response(stream, events(), admitted.limit_headers)
 
 
 class ProviderCompletionApi(CompletionApi):
@@ -433,34 +353,4 @@ class ProviderListApi(ClientKeyApiView):
         tags=["providers"],
     )
     async def get(self, request):
-        catalogue = await catalogue_current()
-        view = await routing_view(list(catalogue.providers), fresh=True)
-        rows = []
-        for provider in sorted(catalogue.providers.values(), key=lambda p: (p.priority, p.name)):
-            stats = view.stats.get(provider.name)
-            breaker_state = view.breakers.get(provider.name)
-            state = breaker_state.state if breaker_state else "closed"
-            status = (
-                "unconfigured"
-                if not provider.configured
-                else ("circuit_open" if state == "open" else "available")
-            )
-            rows.append(
-                {
-                    "name": provider.name,
-                    "kind": provider.kind,
-                    "status": status,
-                    "health": view.health.get(provider.name, "unknown"),
-                    "configured": provider.configured,
-                    "priority": provider.priority,
-                    "weight": provider.weight,
-                    "breaker_state": state,
-                    "requests": stats.total_requests if stats else 0,
-                    "success_rate": stats.lifetime_success_rate if stats else None,
-                    "avg_latency_ms": round(stats.lifetime_avg_latency_ms, 2)
-                    if stats and stats.lifetime_avg_latency_ms is not None
-                    else None,
-                    "models": sorted(m.name for m in catalogue.models if m.provider == provider.name),
-                }
-            )
-        return Response({"providers": rows})
+        return Response({"providers": await provider_status_list()})

@@ -4,27 +4,17 @@ records and cost as chat. Parsing and rendering: `routing.doors.openai_embedding
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from access.limits import access_admit
-from core.errors import ApiError
-from providers.catalogue import catalogue_current
+from routing.admission import embedding_answer
 from routing.api_docs import request_examples
-from routing.apis import cache_directives, result_headers, with_limit_headers
-from routing.doors.openai_chat import DoorError
-from routing.doors.openai_embeddings import (
-    ENCODINGS,
-    EmbeddingsInput,
-    embeddings_render,
-    embeddings_request_parse,
-)
-from routing.embeddings import EmbeddingCommand, embedding_create, embedding_reservation
-from routing.openai_compat import OpenAIErrorSerializer
+from routing.api_support import OpenAIErrorSerializer, cache_directives, door_error, result_headers
+from routing.doors.common import DoorError
+from routing.doors.openai_embeddings import ENCODINGS, embeddings_render, embeddings_request_parse
+from routing.embedding_plan import EmbeddingCommand
 
 USAGE_ESTIMATED_HEADER = "X-Usage-Estimated"
 
@@ -47,18 +37,6 @@ class EmbeddingCreateSerializer(serializers.Serializer):
     )
 
 
-def _parse(request) -> EmbeddingsInput:
-    try:
-        return embeddings_request_parse(request.data)
-    except DoorError as error:
-        raise ApiError(
-            error.message,
-            error_code=error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR",
-            status_code=400,
-            context={"param": error.param} if error.param else {},
-        ) from None
-
-
 class EmbeddingsApi(ClientKeyApiView):
     """OpenAI-compatible embeddings on OpenAI, Gemini and OpenAI-compatible providers."""
 
@@ -75,13 +53,7 @@ class EmbeddingsApi(ClientKeyApiView):
                     "provider": serializers.CharField(),
                 },
             ),
-            400: OpenAIErrorSerializer,
-            401: OpenAIErrorSerializer,
-            402: OpenAIErrorSerializer,
-            403: OpenAIErrorSerializer,
-            404: OpenAIErrorSerializer,
-            429: OpenAIErrorSerializer,
-            503: OpenAIErrorSerializer,
+            **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
         },
         examples=request_examples(
             one={"model": "text-embedding-3-small", "input": "Hello"},
@@ -105,7 +77,10 @@ class EmbeddingsApi(ClientKeyApiView):
         ),
     )
     async def post(self, request):
-        parsed = _parse(request)
+        try:
+            parsed = embeddings_request_parse(request.data)
+        except DoorError as error:
+            raise door_error(error) from None
         cache_read, cache_write = cache_directives(request)
         cmd = EmbeddingCommand(
             request_id=request.request_id,
@@ -118,18 +93,8 @@ class EmbeddingsApi(ClientKeyApiView):
             cache_write=cache_write,
             route=parsed.route,
         )
-        catalogue = await catalogue_current()
-        reserve_tokens, reserve_cost = await embedding_reservation(cmd)
-        admission = await access_admit(
-            key=request.auth,
-            model_names=catalogue.public_names_of(cmd.model),
-            estimated_tokens=reserve_tokens,
-            reserve_tokens=reserve_tokens,
-            reserve_cost_usd=reserve_cost,
-        )
-        cmd = replace(cmd, reservation=admission.reservation)
-        limit_headers = admission.headers
-        result = await with_limit_headers(embedding_create(cmd), limit_headers, cmd.reservation)
+        admitted = await embedding_answer(key=request.auth, cmd=cmd)
+        result = admitted.answer
         body = embeddings_render(
             result.vectors,
             model=result.model,
@@ -137,7 +102,7 @@ class EmbeddingsApi(ClientKeyApiView):
             encoding_format=parsed.encoding_format,
             provider=result.provider,
         )
-        headers = {**limit_headers, **result_headers(result, cache_hit=result.cache_hit)}
+        headers = {**admitted.limit_headers, **result_headers(result, cache_hit=result.cache_hit)}
         if result.usage_estimated:
             headers[USAGE_ESTIMATED_HEADER] = "true"
         return Response(body, headers=headers)

@@ -20,70 +20,61 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
-from providers.adapters.base import ChatRequest, ChatResponse, ProviderError
+from providers.adapters.messages import ChatRequest
+from providers.adapters.results import ChatResponse
 from providers.clients import provider_adapter
+from routing.attempts import Refused, Router, candidate_call
 from routing.breaker import BreakerState
 from routing.deadlines import StallWatch
-
-if TYPE_CHECKING:
-    from routing.services import _Option, _Router
+from routing.outcome import completion_refused
+from routing.planning import Option
 
 HEDGE_LOST = "HEDGE_LOST"
 
 
 @dataclass(frozen=True)
 class Answer:
-    option: _Option
+    """The winning call: its candidate, the breaker state it was called in, its answer and latency."""
+
+    option: Option
     state: BreakerState
     response: ChatResponse
     latency_ms: float
 
 
-class _Refused(Exception):
-    """A client error from a provider: the request stops here, without failover."""
-
-    def __init__(self, option: _Option, error: ProviderError) -> None:
-        self.option = option
-        self.error = error
-
-
 @dataclass
 class _Try:
-    """One candidate: its call, and its same-provider retries (as `_Router.handle_failure` decides)."""
+    """One candidate: its call, and its same-provider retries (as `Router.handle_failure` decides)."""
 
-    option: _Option
+    option: Option
     state: BreakerState
     request: ChatRequest
     launched: float = field(default_factory=time.monotonic)
     started: float = field(default_factory=time.monotonic)  # of the current call
 
-    async def run(self, router: _Router, hedge: asyncio.Event) -> Answer | None:
+    async def run(self, router: Router, hedge: asyncio.Event) -> Answer | None:
         """The answer, or None when this candidate failed for good (the next one may answer)."""
         adapter = provider_adapter(self.option.provider)
-        retry = 0
-        while True:
-            self.started = time.monotonic()
-            watch = StallWatch(provider=self.option.provider.name, state=self.state, on_open=hedge.set)
-            try:
-                async with watch:
-                    response = await adapter.complete(self.request, timeout=router.timeout_for(self.option))
-            except ProviderError as error:
-                router.failure(self.option, error, self.started)
-                decision = await router.handle_failure(self.option, self.state, error, retry)
-                if decision == "stop":
-                    raise _Refused(self.option, error) from None
-                if decision == "retry":
-                    retry += 1
-                    continue
-                return None
-            return Answer(self.option, self.state, response, (time.monotonic() - self.started) * 1000)
+
+        async def call() -> ChatResponse:
+            async with StallWatch(provider=self.option.provider.name, state=self.state, on_open=hedge.set):
+                return await adapter.complete(self.request, timeout=router.timeout_for(self.option))
+
+        answered = await candidate_call(router, self.option, self.state, call, on_call=self._call_started)
+        if answered is None:
+            return None
+        response, started = answered
+        return Answer(self.option, self.state, response, (time.monotonic() - started) * 1000)
+
+    def _call_started(self, started: float) -> None:
+        self.started = started
 
 
-async def completion_race(router: _Router) -> Answer | None:
+async def completion_race(router: Router) -> Answer | None:
     """The first answer from the router's candidates, hedging a call that looks hung; None when no
     candidate answered. A client error from a provider raises the router's refusal (ApiError)."""
     options = router.options()
@@ -123,13 +114,13 @@ async def completion_race(router: _Router) -> Answer | None:
                 if task is hedge_signal:
                     continue
                 running.pop(task)
-                answer = task.result()  # raises _Refused
+                answer = task.result()  # raises Refused
                 if answer is not None:
                     await _cancel_losers(router, running)
                     return answer
-    except _Refused as refused:
+    except Refused as refused:
         await _cancel_losers(router, running)
-        raise await router.refused(refused.option, refused.error) from None
+        raise await completion_refused(router, refused.option, refused.error) from None
     finally:
         for task in running:
             task.cancel()
@@ -138,7 +129,7 @@ async def completion_race(router: _Router) -> Answer | None:
         await options.aclose()
 
 
-async def _cancel_losers(router: _Router, running: dict[asyncio.Task, _Try]) -> None:
+async def _cancel_losers(router: Router, running: dict[asyncio.Task, _Try]) -> None:
     """Cancel the calls still running (their connections close) and keep them on the record."""
     for task in running:
         task.cancel()

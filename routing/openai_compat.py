@@ -9,37 +9,33 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from core.errors import ApiError, openai_error_body
+from core.errors import openai_error_body
 from providers.adapters.errors import ProviderError
 from providers.catalogue import catalogue_current
+from routing.admission import Admitted, completion_answer, completion_stream_answer
 from routing.api_docs import HELLO, event_stream, request_examples
-from routing.apis import (
-    admit,
-    cache_directives,
-    key_allowed_models,
-    result_headers,
+from routing.api_support import (
+    DROP_PARAMS_HEADER,
+    DROP_PARAMS_PARAMETER,
+    OpenAIErrorSerializer,
+    answer_headers,
+    chat_command,
+    door_error,
+    dropped_headers,
     stream_error_body,
     stream_response,
-    with_limit_headers,
 )
-from routing.doors.openai_chat import (
-    REASONING_EFFORTS,
-    ChatInput,
-    DoorError,
-    assistant_message,
-    chat_request_parse,
-    sse_data,
-    usage_body,
-)
-from routing.services import CompletionCommand, completion_create, completion_stream
-
-DROP_PARAMS_HEADER = "X-Drop-Params"
-DROPPED_PARAMS_HEADER = "X-Dropped-Params"
+from routing.completions import CompletionResult
+from routing.doors.common import REASONING_EFFORTS, DoorError
+from routing.doors.openai_chat.render import assistant_message, usage_body
+from routing.doors.openai_chat.request import chat_request_parse
+from routing.doors.wire import sse_data
+from routing.streams import CompletionStream
 
 
 class ChatCompletionInputSerializer(serializers.Serializer):
@@ -91,61 +87,6 @@ class ChatCompletionInputSerializer(serializers.Serializer):
     )
 
 
-class OpenAIErrorSerializer(serializers.Serializer):
-    error = inline_serializer(
-        "OpenAIErrorObject",
-        {
-            "message": serializers.CharField(),
-            "type": serializers.CharField(),
-            "param": serializers.CharField(allow_null=True),
-            "code": serializers.CharField(allow_null=True),
-            "request_id": serializers.CharField(),
-        },
-    )
-
-
-def _command(request, chat: ChatInput) -> CompletionCommand:
-    cache_read, cache_write = cache_directives(request)
-    return CompletionCommand(
-        request_id=request.request_id,
-        messages=chat.messages,
-        model=chat.model,
-        temperature=chat.temperature,
-        max_tokens=chat.max_tokens,
-        top_p=chat.top_p,
-        stop=chat.stop,
-        user=chat.user,
-        api_key_id=getattr(request.auth, "id", None),
-        cache_read=cache_read,
-        cache_write=cache_write,
-        tools=chat.tools,
-        tool_choice=chat.tool_choice,
-        parallel_tool_calls=chat.parallel_tool_calls,
-        response_format=chat.response_format,
-        reasoning_effort=chat.reasoning_effort,
-        options=chat.options,
-        route=chat.route,
-        drop_params=request.headers.get(DROP_PARAMS_HEADER, "").strip().lower() in ("1", "true", "yes"),
-        allowed_models=key_allowed_models(request),
-    )
-
-
-def _parse(request) -> ChatInput:
-    try:
-        return chat_request_parse(request.data)
-    except DoorError as error:
-        raise ApiError(
-            error.message,
-            error_code=error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR",
-            status_code=400,
-            context={"param": error.param} if error.param else {},
-        ) from None
-
-
-def _dropped_headers(dropped) -> dict[str, str]:
-    return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
-
-
 class ChatCompletionsApi(ClientKeyApiView):
     """OpenAI-compatible chat completions: tools, structured output, images and reasoning on
     every provider that can take them."""
@@ -175,16 +116,7 @@ class ChatCompletionsApi(ClientKeyApiView):
             answer={"model": "gpt-4o-mini", "messages": HELLO},
             streamed={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
         ),
-        parameters=[
-            OpenApiParameter(
-                DROP_PARAMS_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="`true`: a parameter the chosen provider cannot honour is left out instead of "
-                f"refused with 400 `unsupported_parameter`; the answer names it in {DROPPED_PARAMS_HEADER}.",
-            ),
-        ],
+        parameters=[DROP_PARAMS_PARAMETER],
         tags=["openai-compatible"],
         description=(
             "Errors come in OpenAI's shape (`{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`). "
@@ -193,98 +125,111 @@ class ChatCompletionsApi(ClientKeyApiView):
         ),
     )
     async def post(self, request):
-        chat = _parse(request)
-        cmd = _command(request, chat)
-        cmd, limit_headers = await admit(request, cmd)
+        try:
+            chat = chat_request_parse(request.data)
+        except DoorError as error:
+            raise door_error(error) from None
+        cmd = chat_command(request, chat)
         completion_id = f"chatcmpl-{request.request_id}"
         created = int(time.time())
         if chat.stream:
-            return await self._stream(request, cmd, limit_headers, completion_id, created, chat.include_usage)
-        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
-        choices = [
+            admitted = await completion_stream_answer(key=request.auth, cmd=cmd)
+            return _stream(admitted, request, completion_id, created, chat.include_usage)
+        admitted = await completion_answer(key=request.auth, cmd=cmd)
+        body = _completion_body(admitted.answer, completion_id=completion_id, created=created)
+        return Response(body, headers=answer_headers(admitted.answer, admitted.limit_headers))
+
+
+def _completion_body(result: CompletionResult, *, completion_id: str, created: int) -> dict:
+    """The `chat.completion` object."""
+    choices = [
+        {
+            "index": 0,
+            "message": assistant_message(
+                result.content, result.tool_calls, refusal=result.refusal, reasoning=result.reasoning
+            ),
+            "logprobs": result.logprobs,
+            "finish_reason": result.finish_reason,
+        }
+    ]
+    for index, choice in enumerate(result.more_choices, start=1):
+        choices.append(
             {
-                "index": 0,
-                "message": assistant_message(
-                    result.content, result.tool_calls, refusal=result.refusal, reasoning=result.reasoning
-                ),
-                "logprobs": result.logprobs,
-                "finish_reason": result.finish_reason,
+                "index": index,
+                "message": assistant_message(choice.content, choice.tool_calls),
+                "logprobs": None,
+                "finish_reason": choice.finish_reason,
             }
-        ]
-        for index, choice in enumerate(result.more_choices, start=1):
-            choices.append(
-                {
-                    "index": index,
-                    "message": assistant_message(choice.content, choice.tool_calls),
-                    "logprobs": None,
-                    "finish_reason": choice.finish_reason,
-                }
-            )
+        )
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": result.model,
+        "choices": choices,
+        "usage": usage_body(result.usage),
+        "system_fingerprint": None,
+        "provider": result.provider,
+    }
+
+
+def _stream(
+    admitted: Admitted[CompletionStream], request, completion_id: str, created: int, include_usage: bool
+):
+    """The `chat.completion.chunk` stream."""
+    stream = admitted.answer
+
+    def chunk(delta: dict, finish_reason=None, usage=None, choices=True) -> dict:
         body = {
             "id": completion_id,
-            "object": "chat.completion",
+            "object": "chat.completion.chunk",
             "created": created,
-            "model": result.model,
-            "choices": choices,
-            "usage": usage_body(result.usage),
-            "system_fingerprint": None,
-            "provider": result.provider,
+            "model": stream.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+            if choices
+            else [],
         }
-        headers = {
-            **limit_headers,
-            **result_headers(result, cache_hit=result.cache_hit),
-            **_dropped_headers(result.dropped),
-        }
-        return Response(body, headers=headers)
+        if include_usage:
+            body["usage"] = usage
+        return body
 
-    async def _stream(self, request, cmd, limit_headers, completion_id, created, include_usage):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
+    async def events() -> AsyncIterator[bytes]:
+        yield sse_data(chunk({"role": "assistant", "content": ""}))
+        announced: set[int] = set()
+        try:
+            async for piece in stream.chunks():
+                if piece.reasoning:
+                    yield sse_data(chunk({"reasoning_content": piece.reasoning}))
+                if piece.delta:
+                    yield sse_data(chunk({"content": piece.delta}))
+                if piece.tool_call_deltas:
+                    calls = _tool_call_deltas(piece.tool_call_deltas, announced)
+                    yield sse_data(chunk({"tool_calls": calls}))
+        except ProviderError as error:
+            yield sse_data(openai_error_body(stream_error_body(request, error), 502))
+            return
+        yield sse_data(chunk({}, finish_reason=stream.finish_reason or "stop"))
+        usage = stream.usage
+        if include_usage and usage is not None:
+            yield sse_data(chunk({}, usage=usage_body(usage), choices=False))
+        yield b"data: [DONE]\n\n"
 
-        def chunk(delta: dict, finish_reason=None, usage=None, choices=True) -> dict:
-            body = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": stream.model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
-                if choices
-                else [],
-            }
-            if include_usage:
-                body["usage"] = usage
-            return body
+    return stream_response(stream, events(), {**admitted.limit_headers, **dropped_headers(stream.dropped)})
 
-        async def events() -> AsyncIterator[bytes]:
-            yield sse_data(chunk({"role": "assistant", "content": ""}))
-            announced: set[int] = set()
-            try:
-                async for piece in stream.chunks():
-                    if piece.reasoning:
-                        yield sse_data(chunk({"reasoning_content": piece.reasoning}))
-                    if piece.delta:
-                        yield sse_data(chunk({"content": piece.delta}))
-                    if piece.tool_call_deltas:
-                        calls = []
-                        for item in piece.tool_call_deltas:
-                            call: dict = {"index": item.index}
-                            if item.index not in announced:
-                                announced.add(item.index)
-                                call.update(id=item.id, type="function")
-                                call["function"] = {"name": item.name, "arguments": item.arguments}
-                            else:
-                                call["function"] = {"arguments": item.arguments}
-                            calls.append(call)
-                        yield sse_data(chunk({"tool_calls": calls}))
-            except ProviderError as error:
-                yield sse_data(openai_error_body(stream_error_body(request, error), 502))
-                return
-            yield sse_data(chunk({}, finish_reason=stream.finish_reason or "stop"))
-            usage = stream.usage
-            if include_usage and usage is not None:
-                yield sse_data(chunk({}, usage=usage_body(usage), choices=False))
-            yield b"data: [DONE]\n\n"
 
-        return stream_response(stream, events(), {**limit_headers, **_dropped_headers(stream.dropped)})
+def _tool_call_deltas(deltas, announced: set[int]) -> list[dict]:
+    """Tool-call deltas as OpenAI streams them: a call's id, type and name only in its first delta."""
+    calls = []
+    for item in deltas:
+        call: dict = {"index": item.index}
+        if item.index not in announced:
+            announced.add(item.index)
+            call.update(id=item.id, type="function")
+            call["function"] = {"name": item.name, "arguments": item.arguments}
+        else:
+            call["function"] = {"arguments": item.arguments}
+        calls.append(call)
+    return calls
 
 
 class OpenAIModelListApi(ClientKeyApiView):

@@ -10,31 +10,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
-from core.errors import ApiError
 from providers.adapters.errors import ProviderError
+from routing.admission import Admitted, completion_answer, completion_stream_answer
 from routing.api_docs import event_stream, request_examples
-from routing.apis import admit, result_headers, stream_response, with_limit_headers
-from routing.doors.openai_chat import REASONING_EFFORTS, DoorError, json_bytes
-from routing.doors.openai_responses import (
-    ResponseShape,
-    ResponsesInput,
-    ResponseStreamRenderer,
-    response_render,
-    responses_request_parse,
-)
-from routing.openai_compat import (
-    DROP_PARAMS_HEADER,
-    DROPPED_PARAMS_HEADER,
+from routing.api_support import (
+    DROP_PARAMS_PARAMETER,
     OpenAIErrorSerializer,
-    _command,
-    _dropped_headers,
+    answer_headers,
+    chat_command,
+    door_error,
+    dropped_headers,
+    stream_response,
 )
-from routing.services import completion_create, completion_stream
+from routing.doors.common import REASONING_EFFORTS, DoorError
+from routing.doors.openai_responses.render import ResponseShape, response_render
+from routing.doors.openai_responses.request import responses_request_parse
+from routing.doors.openai_responses.stream import ResponseStreamRenderer
+from routing.doors.wire import json_bytes
+from routing.streams import CompletionStream
 
 
 class ResponseCreateSerializer(serializers.Serializer):
@@ -85,18 +83,6 @@ class ResponseCreateSerializer(serializers.Serializer):
     )
 
 
-def _parse(request) -> ResponsesInput:
-    try:
-        return responses_request_parse(request.data)
-    except DoorError as error:
-        raise ApiError(
-            error.message,
-            error_code=error.code.upper() if error.code != "invalid_request" else "VALIDATION_ERROR",
-            status_code=400,
-            context={"param": error.param} if error.param else {},
-        ) from None
-
-
 def sse_event(event: dict) -> bytes:
     """One Responses stream event: `event: <type>` and its JSON data, as OpenAI sends them."""
     return b"event: " + event["type"].encode() + b"\ndata: " + json_bytes(event) + b"\n\n"
@@ -132,16 +118,7 @@ class ResponsesApi(ClientKeyApiView):
             answer={"model": "gpt-4o-mini", "input": "Hello"},
             streamed={"model": "gpt-4o-mini", "input": "Hello", "stream": True},
         ),
-        parameters=[
-            OpenApiParameter(
-                DROP_PARAMS_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="`true`: a parameter the chosen provider cannot honour is left out instead of "
-                f"refused with 400 `unsupported_parameter`; the answer names it in {DROPPED_PARAMS_HEADER}.",
-            ),
-        ],
+        parameters=[DROP_PARAMS_PARAMETER],
         tags=["openai-compatible"],
         description=(
             "With `stream: true` the answer is the Responses event stream (`response.created`, "
@@ -153,13 +130,16 @@ class ResponsesApi(ClientKeyApiView):
         ),
     )
     async def post(self, request):
-        parsed = _parse(request)
-        cmd = _command(request, parsed.chat)
-        cmd, limit_headers = await admit(request, cmd)
+        try:
+            parsed = responses_request_parse(request.data)
+        except DoorError as error:
+            raise door_error(error) from None
+        cmd = chat_command(request, parsed.chat)
         shape = ResponseShape(parsed)
         if parsed.chat.stream:
-            return await self._stream(request, cmd, shape, limit_headers)
-        result = await with_limit_headers(completion_create(cmd), limit_headers, cmd.reservation)
+            return _stream(await completion_stream_answer(key=request.auth, cmd=cmd), shape)
+        admitted = await completion_answer(key=request.auth, cmd=cmd)
+        result = admitted.answer
         body = response_render(
             shape,
             model=result.model,
@@ -171,34 +151,30 @@ class ResponsesApi(ClientKeyApiView):
             reasoning=result.reasoning,
             refusal=result.refusal,
         )
-        headers = {
-            **limit_headers,
-            **result_headers(result, cache_hit=result.cache_hit),
-            **_dropped_headers(result.dropped),
-        }
-        return Response(body, headers=headers)
+        return Response(body, headers=answer_headers(result, admitted.limit_headers))
 
-    async def _stream(self, request, cmd, shape: ResponseShape, limit_headers):
-        stream = await with_limit_headers(completion_stream(cmd), limit_headers, cmd.reservation)
-        renderer = ResponseStreamRenderer(shape, model=stream.model, provider=stream.provider)
 
-        async def events() -> AsyncIterator[bytes]:
-            for event in renderer.start():
-                yield sse_event(event)
-            try:
-                async for piece in stream.chunks():
-                    for event in renderer.chunk(
-                        delta=piece.delta, reasoning=piece.reasoning, tool_call_deltas=piece.tool_call_deltas
-                    ):
-                        yield sse_event(event)
-            except ProviderError as error:
-                for event in renderer.fail(f"The provider failed mid-stream: {error.message}"):
+def _stream(admitted: Admitted[CompletionStream], shape: ResponseShape):
+    """The Responses event stream."""
+    stream = admitted.answer
+    renderer = ResponseStreamRenderer(shape, model=stream.model, provider=stream.provider)
+
+    async def events() -> AsyncIterator[bytes]:
+        for event in renderer.start():
+            yield sse_event(event)
+        try:
+            async for piece in stream.chunks():
+                for event in renderer.chunk(
+                    delta=piece.delta, reasoning=piece.reasoning, tool_call_deltas=piece.tool_call_deltas
+                ):
                     yield sse_event(event)
-                return
-            usage = stream.usage
-            for event in renderer.finish(
-                finish_reason=stream.finish_reason, usage=usage, tool_calls=stream.tool_calls
-            ):
+        except ProviderError as error:
+            for event in renderer.fail(f"The provider failed mid-stream: {error.message}"):
                 yield sse_event(event)
+            return
+        for event in renderer.finish(
+            finish_reason=stream.finish_reason, usage=stream.usage, tool_calls=stream.tool_calls
+        ):
+            yield sse_event(event)
 
-        return stream_response(stream, events(), {**limit_headers, **_dropped_headers(stream.dropped)})
+    return stream_response(stream, events(), {**admitted.limit_headers, **dropped_headers(stream.dropped)})

@@ -14,20 +14,16 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message as AnthropicMessage
 
 from core.errors import shaped_error_body
-from providers.adapters.anthropic import AnthropicAdapter
+from providers.adapters.anthropic.adapter import AnthropicAdapter
 from providers.adapters.base import ProviderConfig
 from providers.adapters.messages import ChatRequest, ImagePart, ReasoningPart, ToolCall, ToolChoice
 from providers.adapters.results import ChatChunk, ToolCallDelta, Usage
-from routing.doors.anthropic_messages import (
-    MessagesError,
-    MessagesStreamRenderer,
-    messages_request_parse,
-    messages_response_render,
-    messages_tokens_estimate,
-    snapshot_base,
-    usage_render,
-)
-from routing.services import CompletionResult
+from routing.completions import CompletionResult
+from routing.doors.anthropic_messages.render import messages_response_render, usage_render
+from routing.doors.anthropic_messages.request import messages_request_parse, snapshot_base
+from routing.doors.anthropic_messages.stream import MessagesStreamRenderer
+from routing.doors.anthropic_messages.tokens import messages_tokens_estimate
+from routing.doors.anthropic_messages.validation import MessagesError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "provider_formats" / "anthropic"
 

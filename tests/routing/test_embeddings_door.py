@@ -9,9 +9,9 @@ import pytest
 from openai.types import CreateEmbeddingResponse
 
 from providers.adapters.results import Usage, estimate_text_tokens
-from routing.doors.openai_chat import DoorError
+from routing.doors.common import DoorError
 from routing.doors.openai_embeddings import embeddings_render, embeddings_request_parse
-from routing.embeddings import batches
+from routing.embedding_plan import batches
 
 
 def parse(**body):
