@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from providers.adapters.results import Usage
-from routing.doors.openai_chat import DoorError, RouteControls, _check_keys, _integer, _route, _string
+from routing.doors.common import DoorError, integer_parse, keys_check, model_parse, user_parse
+from routing.doors.parsed import RouteControls, route_controls_parse
 
 # Inputs one request may carry; the gateway splits them to each provider's own limit.
 MAX_INPUTS: Final = 16_384
@@ -73,21 +74,20 @@ def embeddings_request_parse(body: Any) -> EmbeddingsInput:
     """A `/v1/embeddings` body as the internal request; DoorError when it cannot be read."""
     if not isinstance(body, dict):
         raise DoorError("the request body must be a JSON object")
-    _check_keys(body, _TOP_LEVEL, "")
-    model = _string(body.get("model"), "model", max_length=200, allow_empty=False)
+    keys_check(body, _TOP_LEVEL, "")
+    model = model_parse(body)
     if body.get("input") is None:
         raise DoorError("input is required", param="input")
     encoding = body.get("encoding_format") or "float"
     if encoding not in ENCODINGS:
         raise DoorError("encoding_format must be 'float' or 'base64'", param="encoding_format")
-    user = body.get("user")
     return EmbeddingsInput(
         model=model,
         inputs=_inputs(body["input"]),
-        dimensions=_integer(body, "dimensions", 1, 65_536),
+        dimensions=integer_parse(body, "dimensions", 1, 65_536),
         encoding_format=encoding,
-        user=_string(user, "user", max_length=256) if user is not None else None,
-        route=_route(body.get("provider")),
+        user=user_parse(body),
+        route=route_controls_parse(body.get("provider")),
     )
 
 

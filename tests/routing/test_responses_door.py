@@ -11,13 +11,10 @@ from pydantic import TypeAdapter
 
 from providers.adapters.messages import ReasoningPart, ToolCall, ToolChoice
 from providers.adapters.results import ToolCallDelta, Usage
-from routing.doors.openai_chat import DoorError
-from routing.doors.openai_responses import (
-    ResponseShape,
-    ResponseStreamRenderer,
-    response_render,
-    responses_request_parse,
-)
+from routing.doors.common import DoorError
+from routing.doors.openai_responses.render import ResponseShape, response_render
+from routing.doors.openai_responses.request import responses_request_parse
+from routing.doors.openai_responses.stream import ResponseStreamRenderer
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 TOOL = {"type": "function", "name": "lookup", "parameters": {"type": "object"}, "strict": False}
