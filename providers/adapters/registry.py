@@ -4,37 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
 import weakref
 from typing import Final
 from urllib.parse import urlsplit
 
-from .anthropic import AnthropicAdapter
 from .base import ProviderAdapter, ProviderConfig
-from .gemini import GeminiAdapter
-from .openai import DeepSeekAdapter, OpenAIAdapter, OpenAICompatibleAdapter
+from .protocols import protocol_dialect, protocols_all
 
+
+def _adapter_class(path: str) -> type[ProviderAdapter]:
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, ProviderAdapter)):
+        raise TypeError(f"{path} is not a ProviderAdapter")
+    return cls
+
+
+# Every declared protocol's adapter class by kind (importing each SDK once, here).
 ADAPTER_CLASSES: Final[dict[str, type[ProviderAdapter]]] = {
-    "openai": OpenAIAdapter,
-    "openai_compatible": OpenAICompatibleAdapter,
-    "deepseek": DeepSeekAdapter,
-    "anthropic": AnthropicAdapter,
-    "gemini": GeminiAdapter,
+    kind: _adapter_class(protocol.adapter) for kind, protocol in protocols_all().items()
 }
-
-# The data model stores DeepSeek as kind "openai"; these refine it to the DeepSeek dialect.
-_DIALECT_BY_NAME: Final[dict[tuple[str, str], str]] = {("openai", "deepseek"): "deepseek"}
-_DIALECT_BY_HOST: Final[dict[tuple[str, str], str]] = {("openai", "api.deepseek.com"): "deepseek"}
 
 
 def adapter_kind(config: ProviderConfig) -> str:
     """The protocol dialect for a config: its `kind`, refined by provider name or host."""
     host = urlsplit(config.base_url or "").hostname or ""
-    return (
-        _DIALECT_BY_NAME.get((config.kind, config.name.lower()))
-        or _DIALECT_BY_HOST.get((config.kind, host.lower()))
-        or config.kind
-    )
+    return protocol_dialect(kind=config.kind, name=config.name, host=host)
 
 
 def adapter_for(config: ProviderConfig) -> ProviderAdapter:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from providers.adapters import ChatRequest, Message, ProviderError, Usage
-from providers.adapters.anthropic import AnthropicAdapter, takes_adaptive_thinking
+from providers.adapters.anthropic.adapter import AnthropicAdapter
+from providers.adapters.anthropic.request import takes_adaptive_thinking
 from providers.adapters.base import ProviderConfig
 from providers.adapters.messages import (
     ImagePart,

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from providers.adapters import ADAPTER_CLASSES, AdapterPool, ProviderConfig, adapter_for, adapter_kind
-from providers.adapters.anthropic import AnthropicAdapter
-from providers.adapters.gemini import GeminiAdapter
-from providers.adapters.openai import DeepSeekAdapter, OpenAIAdapter, OpenAICompatibleAdapter
+from providers.adapters.anthropic.adapter import AnthropicAdapter
+from providers.adapters.gemini.adapter import GeminiAdapter
+from providers.adapters.openai.adapter import DeepSeekAdapter, OpenAIAdapter, OpenAICompatibleAdapter
 from providers.adapters.registry import config_fingerprint
 
 from .conftest import API_KEY

@@ -15,20 +15,11 @@ from typing import Any, ClassVar, Final
 import httpx2
 import openai
 import orjson
-from openai._models import construct_type
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion
 
-from .base import ProviderAdapter
-from .errors import (
-    ErrorKind,
-    ProviderError,
-    kind_for_status,
-    looks_like_context_length,
-    parse_retry_after,
-)
-from .http import drain, sse_batches
-from .messages import (
+from ..base import ProviderAdapter
+from ..errors import ErrorKind, ProviderError, kind_for_status, looks_like_context_length, parse_retry_after
+from ..http import drain, sse_batches
+from ..messages import (
     FEATURE_FORCED_TOOL,
     FEATURE_IMAGES,
     FEATURE_JSON_OBJECT,
@@ -39,31 +30,12 @@ from .messages import (
     OPENAI_OPTIONS,
     ChatRequest,
     EmbeddingRequest,
-    ImagePart,
     Message,
-    ReasoningPart,
-    TextPart,
-    ToolCall,
 )
-from .results import (
-    ChatChoice,
-    ChatChunk,
-    ChatResponse,
-    EmbeddingResponse,
-    ModelInfo,
-    ToolCallDelta,
-    Usage,
-    estimate_text_tokens,
-)
-from .sdk import PooledSdk, create_body, sdk_model, sdk_transport_error
-
-_FINISH_REASONS: Final[dict[str, str]] = {
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-}
+from ..results import ChatChunk, ChatResponse, EmbeddingResponse, ModelInfo, Usage, estimate_text_tokens
+from ..sdk import PooledSdk, create_body, sdk_transport_error
+from .request import chat_kwargs
+from .response import ChatStreamReader, completion_read
 
 # 429 with one of these is an exhausted balance or spend limit: retrying cannot help.
 _QUOTA_CODES: Final[frozenset[str]] = frozenset(
@@ -170,22 +142,15 @@ class OpenAIAdapter(ProviderAdapter):
         # The lean call (see sdk.py): the SDK's request pipeline costs more CPU than the exchange.
         kwargs = self._request_kwargs(request)
         raw = await self.client().post_create("chat/completions", kwargs, timeout=timeout)
-        return self._response_from(sdk_model(ChatCompletion, raw, construct_type))
+        return completion_read(self, raw)
 
     async def _stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[ChatChunk]:
-        # The lean call, and the events read here as plain dicts: building the SDK's chunk models
-        # cost 50 times an event's decoding, and most of a stream's CPU (bench/stream_chunks.py).
+        # The lean call, and the events read as plain dicts (see response.py).
         client = self.client()
         body, headers = create_body(self._request_kwargs(request))
         body["stream"] = True
         body["stream_options"] = self.stream_options
-        model: str | None = None
-        response_id: str | None = None
-        finish: str | None = None
-        usage: Usage | None = None
-        calls: dict[int, dict[str, str]] = {}
-        reasoning: list[str] = []
-        done = False
+        reader = ChatStreamReader(self)
         async with (
             client.open_stream(
                 "chat/completions",
@@ -199,73 +164,20 @@ class OpenAIAdapter(ProviderAdapter):
             async for batch in batches:
                 for _event, data in batch:
                     if data.startswith(b"[DONE]"):
-                        done = True
                         break
                     chunk = orjson.loads(data)
                     if type(chunk) is not dict:
-                        raise self._error(
-                            "invalid_response", f"unexpected stream event {type(chunk).__name__}"
-                        )
-                    get = chunk.get
-                    if get("error"):
+                        kind = type(chunk).__name__
+                        raise self._error("invalid_response", f"unexpected stream event {kind}")
+                    if chunk.get("error"):
                         raise self._stream_error(client, chunk["error"])
-                    model = get("model") or model
-                    response_id = get("id") or response_id
-                    if (raw_usage := get("usage")) is not None:
-                        usage = self._usage(sdk_model(CompletionUsage, raw_usage, construct_type))
-                    for choice in get("choices") or ():
-                        if choice.get("index") != 0:
-                            continue
-                        if reason := choice.get("finish_reason"):
-                            finish = self._finish_reason(reason)
-                        delta = choice.get("delta") or {}
-                        thought = delta.get("reasoning_content") or ""
-                        if thought:
-                            reasoning.append(thought)
-                        pieces: list[ToolCallDelta] = []
-                        for item in delta.get("tool_calls") or ():
-                            index = item["index"]
-                            buffer = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-                            function = item.get("function") or {}
-                            call_id = item.get("id")
-                            name = function.get("name")
-                            if call_id:
-                                buffer["id"] = call_id
-                            if name:
-                                buffer["name"] = name
-                            fragment = function.get("arguments") or ""
-                            buffer["arguments"] += fragment
-                            pieces.append(
-                                ToolCallDelta(
-                                    index=index, id=call_id or None, name=name or None, arguments=fragment
-                                )
-                            )
-                        yield ChatChunk(
-                            delta=delta.get("content") or "",
-                            reasoning=thought,
-                            tool_call_deltas=pieces,
-                            model=model,
-                            response_id=response_id,
-                        )
-                if done:
-                    break
-            if done:
-                await drain(response)  # the connection goes back to the pool
-        if finish is None:
-            raise self._error("connection", "stream ended before a finish reason")
-        tool_calls = [
-            ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for _, c in sorted(calls.items())
-        ]
-        if tool_calls:
-            finish = "tool_calls"  # OpenAI says "stop" after a named tool_choice
-        yield ChatChunk(
-            finish_reason=finish,
-            usage=usage,
-            model=model,
-            response_id=response_id,
-            tool_calls=tool_calls,
-            reasoning_parts=[ReasoningPart("".join(reasoning), protocol=self.kind)] if reasoning else [],
-        )
+                    for out in reader.read(chunk):
+                        yield out
+                else:
+                    continue
+                await drain(response)  # [DONE]: the connection goes back to the pool
+                break
+        yield reader.end()
 
     async def _embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
         # No encoding_format: the SDK asks for base64 (a quarter of the bytes) and decodes it.
@@ -299,163 +211,19 @@ class OpenAIAdapter(ProviderAdapter):
     # -- wire format
 
     def _request_kwargs(self, request: ChatRequest) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "model": request.model,
-            "messages": [self._message(m) for m in request.messages],
-        }
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
-        if request.top_p is not None:
-            kwargs["top_p"] = request.top_p
-        if request.max_tokens is not None:
-            kwargs[self.max_tokens_param] = request.max_tokens
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
-        if request.user:
-            kwargs["user"] = request.user
-        if request.tools:
-            kwargs["tools"] = [_tool(tool) for tool in request.tools]
-            if request.tool_choice is not None:
-                choice = request.tool_choice
-                kwargs["tool_choice"] = (
-                    {"type": "function", "function": {"name": choice.name}}
-                    if choice.mode == "function"
-                    else choice.mode
-                )
-            if request.parallel_tool_calls is not None:
-                kwargs["parallel_tool_calls"] = request.parallel_tool_calls
-        if request.response_format is not None:
-            kwargs["response_format"] = request.response_format.as_openai()
-        if request.reasoning_effort is not None:
-            self._reasoning_kwargs(request.reasoning_effort, kwargs)
-        for name, value in request.options.items():
-            kwargs[name] = value
-        return kwargs
+        return chat_kwargs(
+            request,
+            max_tokens_param=self.max_tokens_param,
+            reasoning_kwargs=self._reasoning_kwargs,
+            replayed_reasoning=self._replayed_reasoning,
+        )
 
     def _reasoning_kwargs(self, effort: str, kwargs: dict[str, Any]) -> None:
         kwargs["reasoning_effort"] = effort
 
-    def _message(self, message: Message) -> dict[str, Any]:
-        """One internal message in the chat completions shape."""
-        role = message.role
-        if role == "tool":
-            return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
-        out: dict[str, Any] = {"role": role}
-        if message.parts and role == "user":
-            out["content"] = [_part(part) for part in message.parts]
-        elif message.tool_calls and not message.content:
-            out["content"] = None
-        else:
-            out["content"] = message.content
-        if message.name and role in ("user", "system", "developer", "assistant"):
-            out["name"] = message.name
-        if message.tool_calls:
-            out["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in message.tool_calls
-            ]
-        replayed = self._replayed_reasoning(message)
-        if replayed:
-            out["reasoning_content"] = replayed
-        return out
-
     def _replayed_reasoning(self, message: Message) -> str:
         """Reasoning to send back on an assistant turn; OpenAI takes none."""
         return ""
-
-    def _response_from(self, completion: object) -> ChatResponse:
-        if not isinstance(completion, ChatCompletion):
-            raise self._error("invalid_response", "response body is not a chat completion")
-        choices = completion.choices
-        if not choices:
-            raise self._error("invalid_response", "chat completion without choices")
-        first = choices[0]
-        message = first.message
-        details: dict[str, Any] = {"native_finish_reason": first.finish_reason}
-        extra = message.model_extra or {}
-        reasoning: list[ReasoningPart] = []
-        if extra.get("reasoning_content"):
-            reasoning.append(ReasoningPart(str(extra["reasoning_content"]), protocol=self.kind))
-        if completion.system_fingerprint:
-            details["system_fingerprint"] = completion.system_fingerprint
-        tool_calls = self._tool_calls(message)
-        finish = self._choice_finish(first.finish_reason, tool_calls)
-        if message.refusal and not message.content:
-            finish = "content_filter"
-        logprobs = first.logprobs.model_dump(mode="json") if first.logprobs is not None else None
-        more = [
-            ChatChoice(
-                content=choice.message.content or "",
-                finish_reason=self._choice_finish(choice.finish_reason, self._tool_calls(choice.message)),
-                tool_calls=self._tool_calls(choice.message),
-            )
-            for choice in sorted(choices[1:], key=lambda c: c.index)
-        ]
-        return ChatResponse(
-            content=message.content or "",
-            finish_reason=finish,
-            usage=self._usage(completion.usage),
-            model=completion.model,
-            response_id=completion.id,
-            provider_details=details,
-            tool_calls=tool_calls,
-            reasoning=reasoning,
-            refusal=message.refusal,
-            logprobs=logprobs,
-            more_choices=more,
-        )
-
-    def _choice_finish(self, raw: str | None, tool_calls: list[ToolCall]) -> str:
-        if tool_calls:
-            return "tool_calls"  # OpenAI says "stop" after a named tool_choice
-        return self._finish_reason(raw or "stop")
-
-    @staticmethod
-    def _tool_calls(message: Any) -> list[ToolCall]:
-        calls = []
-        for call in message.tool_calls or []:
-            function = getattr(call, "function", None)
-            if function is None:
-                continue  # a custom (non-function) tool call: only function tools are declared
-            calls.append(ToolCall(id=call.id, name=function.name, arguments=function.arguments or ""))
-        return calls
-
-    def _finish_reason(self, raw: str) -> str:
-        if raw == "insufficient_system_resource":
-            # DeepSeek cut the answer short for lack of capacity: not a clean stop.
-            raise self._error("unavailable", "generation interrupted: insufficient_system_resource")
-        return _FINISH_REASONS.get(raw, "stop")
-
-    @staticmethod
-    def _usage(usage: Any) -> Usage:
-        """`prompt_tokens` includes the cached, cache-written, audio and image parts that
-        `prompt_tokens_details` reports; `completion_tokens` includes reasoning and audio."""
-        if usage is None:
-            return Usage()
-        prompt_details = usage.prompt_tokens_details
-        completion_details = usage.completion_tokens_details
-
-        def detail(details: Any, name: str) -> int | None:
-            if details is None:
-                return None
-            value = getattr(details, name, None)
-            if value is None:  # a field this SDK version does not type
-                value = (getattr(details, "model_extra", None) or {}).get(name)
-            return int(value) if value is not None else None
-
-        cached = detail(prompt_details, "cached_tokens")
-        if cached is None:
-            cached = (usage.model_extra or {}).get("prompt_cache_hit_tokens")  # DeepSeek
-        return Usage(
-            prompt_tokens=int(usage.prompt_tokens or 0),
-            completion_tokens=int(usage.completion_tokens or 0),
-            cached_tokens=int(cached or 0),
-            reasoning_tokens=detail(completion_details, "reasoning_tokens") or 0,
-            cache_write_tokens=detail(prompt_details, "cache_write_tokens") or 0,
-            input_audio_tokens=detail(prompt_details, "audio_tokens") or 0,
-            input_image_tokens=detail(prompt_details, "image_tokens") or 0,
-            output_audio_tokens=detail(completion_details, "audio_tokens") or 0,
-        )
 
     # -- errors
 
@@ -565,22 +333,3 @@ class DeepSeekAdapter(OpenAICompatibleAdapter):
         if kwargs["reasoning_effort"] == "xhigh":
             kwargs["reasoning_effort"] = "max"
 
-
-def _tool(tool: Any) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
-    if tool.description is not None:
-        function["description"] = tool.description
-    if tool.parameters is not None:
-        function["parameters"] = tool.parameters
-    if tool.strict is not None:
-        function["strict"] = tool.strict
-    return {"type": "function", "function": function}
-
-
-def _part(part: TextPart | ImagePart) -> dict[str, Any]:
-    if isinstance(part, ImagePart):
-        image: dict[str, Any] = {"url": part.url}
-        if part.detail:
-            image["detail"] = part.detail
-        return {"type": "image_url", "image_url": image}
-    return {"type": "text", "text": part.text}
