@@ -19,8 +19,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from providers.adapters.protocols import provider_kind_choices
 from providers.admin_live import figures_for, live_cell
-from providers.models import Provider, ProviderKind
+from providers.models import Provider
 
 # The adapters' dialects, named for people.
 DIALECT_LABELS = {
@@ -47,7 +48,7 @@ def provider_dialect(provider: Provider) -> str:
 
 
 def kind_label(provider: Provider) -> str:
-    stored = ProviderKind(provider.kind).label if provider.kind in ProviderKind.values else provider.kind
+    stored = dict(provider_kind_choices()).get(provider.kind, provider.kind)
     dialect = provider_dialect(provider)
     if dialect == provider.kind:
         return stored

@@ -3,14 +3,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 
-
-class ProviderKind(models.TextChoices):
-    """The wire protocol a provider speaks."""
-
-    OPENAI = "openai", "OpenAI"
-    ANTHROPIC = "anthropic", "Anthropic"
-    GEMINI = "gemini", "Google Gemini"
-    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+from providers.adapters.protocols import provider_kind_choices
 
 
 class ModelKind(models.TextChoices):
@@ -25,7 +18,9 @@ class Provider(models.Model):
     variable that holds it."""
 
     name = models.SlugField(max_length=64, unique=True)
-    kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    # The wire protocol it speaks: the choices are the protocols the adapters declare, read when
+    # asked for, so a new protocol needs no migration.
+    kind = models.CharField(max_length=32, choices=provider_kind_choices)
     base_url = models.URLField(max_length=500, blank=True, help_text="Empty: the provider's public endpoint.")
     api_key_env = models.CharField(
         max_length=128,
