@@ -68,17 +68,20 @@ class ChatInput:
 
     model: str
     messages: tuple[Message, ...]
+    stream: bool = False
+    include_usage: bool = False
+    # How the model samples and what shape its answer takes.
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] | None = None
-    user: str | None = None
-    stream: bool = False
-    include_usage: bool = False
+    response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None
+    # The functions the model may call.
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    response_format: ResponseFormat | None = None
-    reasoning_effort: str | None = None
+    user: str | None = None
+    # Every other provider parameter, by its OpenAI name.
     options: dict[str, Any] = field(default_factory=dict)
     route: RouteControls = field(default_factory=RouteControls)

@@ -1,28 +1,24 @@
-"""A `/v1/chat/completions` body as a `ChatInput`: the top-level fields and the provider options."""
+"""A `/v1/chat/completions` body as a `ChatInput`."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from providers.adapters.messages import (
-    OPENAI_OPTIONS,
-)
+from providers.adapters.messages import OPENAI_OPTIONS
 from routing.doors.common import (
     REASONING_EFFORTS,
     DoorError,
     flag_parse,
-    identifiers_parse,
     integer_parse,
     keys_check,
-    metadata_parse,
     model_parse,
     not_carried_check,
     number_parse,
-    service_tier_parse,
     stream_parse,
     user_parse,
 )
 from routing.doors.openai_chat.messages import chat_messages_parse
+from routing.doors.openai_chat.options import chat_options_parse
 from routing.doors.openai_chat.tools import chat_tools_parse, response_format_parse
 from routing.doors.parsed import ChatInput, route_controls_parse
 
@@ -65,57 +61,6 @@ def _stop(value: Any) -> tuple[str, ...] | None:
     return tuple(stop) if stop else None
 
 
-def _sampling_options(body: dict, options: dict[str, Any]) -> None:
-    """seed, n, log probabilities, penalties and logit bias, without the ones that restate a default."""
-    seed = integer_parse(body, "seed", -(2**63), 2**63 - 1)
-    if seed is not None:
-        options["seed"] = seed
-    n = integer_parse(body, "n", 1, 128)
-    if n is not None and n > 1:
-        options["n"] = n
-    logprobs = flag_parse(body, "logprobs")
-    top = integer_parse(body, "top_logprobs", 0, 20)
-    if top is not None and not logprobs:
-        raise DoorError("top_logprobs requires logprobs: true", param="top_logprobs")
-    if logprobs:
-        options["logprobs"] = True
-        if top is not None:
-            options["top_logprobs"] = top
-    for name in ("presence_penalty", "frequency_penalty"):
-        value = number_parse(body, name, -2.0, 2.0)
-        if value:
-            options[name] = value
-    bias = body.get("logit_bias")
-    if bias is not None:
-        if not isinstance(bias, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and -100 <= v <= 100 for v in bias.values()
-        ):
-            raise DoorError(
-                "logit_bias must map token ids to numbers between -100 and 100", param="logit_bias"
-            )
-        if bias:
-            options["logit_bias"] = bias
-
-
-def _options(body: dict) -> dict[str, Any]:
-    """The other OpenAI parameters, checked, without the ones that only restate a default."""
-    options: dict[str, Any] = {}
-    _sampling_options(body, options)
-    metadata = metadata_parse(body.get("metadata"))
-    if metadata:
-        options["metadata"] = metadata
-    service_tier_parse(body, options)
-    if flag_parse(body, "store"):
-        options["store"] = True
-    identifiers_parse(body, options)
-    verbosity = body.get("verbosity")
-    if verbosity is not None:
-        if verbosity not in ("low", "medium", "high"):
-            raise DoorError("verbosity must be low, medium or high", param="verbosity")
-        options["verbosity"] = verbosity
-    return options
-
-
 def _reasoning_effort(value: Any) -> str | None:
     if value is not None and value not in REASONING_EFFORTS:
         raise DoorError(
@@ -140,7 +85,7 @@ def chat_request_parse(body: Any) -> ChatInput:
     tools, tool_choice = chat_tools_parse(body)
     parallel = flag_parse(body, "parallel_tool_calls")
     effort = _reasoning_effort(body.get("reasoning_effort"))
-    options = _options(body)
+    options = chat_options_parse(body)
     if stream and options.get("n"):
         raise DoorError(
             "n above 1 is not supported with stream: true", param="n", code="unsupported_parameter"
