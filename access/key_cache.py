@@ -19,8 +19,9 @@ ride out a database outage. Only answers that expired are served this way: a cha
 was told about (a clear, a version move) drops them, so a revocation seen before the outage still
 wins. A key with no answer to fall back on gets `KeyStoreUnavailable` (a 503), never a 500.
 
-The version lives under the shared-state key prefix, read with a small synchronous Redis client:
-authentication runs in DRF's sync `initial()`, where the async shared-state client is not reachable.
+The version lives in shared state, read through its synchronous side: authentication runs in DRF's
+sync `initial()`, where the async shared-state client is not reachable. Without Redis there is no
+other process to tell, so the version is neither bumped nor read.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
-from functools import lru_cache
 
 import redis
 import structlog
@@ -36,11 +36,15 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from access.types import ClientKey
-from core.shared_state import KEY_PREFIX
+from core.redis_state import KEY_PREFIX
+from core.shared_state import shared_state_spans_processes, shared_state_sync_get, shared_state_sync_incr
 
 logger = structlog.get_logger(__name__)
 
-VERSION_KEY = KEY_PREFIX + "access:keys:version"
+VERSION_NAME = "access:keys:version"
+VERSION_KEY = KEY_PREFIX + VERSION_NAME  # its key in Redis
+# A Redis outage may delay a version check, never hang authentication.
+REDIS_TIMEOUT_S = 0.5
 # Bounds memory if the active set is huge or keeps turning over.
 MAX_ENTRIES = 10_000
 # During an outage the database is tried again at most this often per process, by one thread at a
@@ -53,15 +57,6 @@ _SKIPPED = object()
 
 class KeyStoreUnavailable(Exception):
     """The database cannot be reached and nothing cached may stand in for it."""
-
-
-@lru_cache(maxsize=8)
-def redis_sync_client(url: str) -> redis.Redis:
-    """One thread-safe synchronous client per Redis URL and process. Short timeouts: a Redis outage
-    may delay a version check, never hang authentication."""
-    return redis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
-    )
 
 
 # `KeyCache.peek`'s answer when only a lookup with I/O can tell.
@@ -122,7 +117,8 @@ class KeyCache:
         lookup must not block. I/O is due when the version check is, or the active set or the
         entry is past its TTL; `lookup` (in a thread) does it."""
         now = time.monotonic()
-        if settings.REDIS_URL and now - self._version_known_at >= settings.ACCESS_KEY_VERSION_CHECK_S:
+        version_due = now - self._version_known_at >= settings.ACCESS_KEY_VERSION_CHECK_S
+        if version_due and shared_state_spans_processes():
             return MISSING
         active = self._active
         if active is None or not self._fresh(self._active_loaded_at):
@@ -143,11 +139,10 @@ class KeyCache:
     def bump_version(self) -> None:
         """Tell every process that keys changed (and forget this process's entries now)."""
         self.clear()
-        url = settings.REDIS_URL
-        if not url:
+        if not shared_state_spans_processes():
             return
         try:
-            redis_sync_client(url).incr(VERSION_KEY)
+            shared_state_sync_incr(VERSION_NAME, timeout_s=REDIS_TIMEOUT_S)
         except redis.RedisError as exc:
             # Other workers still drop the change within ACCESS_KEY_CACHE_TTL_S.
             logger.warning("api_key_version_bump_failed", error=str(exc))
@@ -251,8 +246,7 @@ class KeyCache:
             logger.info("api_key_store_recovered", outage_s=round(time.monotonic() - since, 1))
 
     def _follow_version(self) -> None:
-        url = settings.REDIS_URL
-        if not url:
+        if not shared_state_spans_processes():
             return
         now = time.monotonic()
         with self._lock:
@@ -260,7 +254,7 @@ class KeyCache:
                 return
             self._version_checked_at = now
         try:
-            version = redis_sync_client(url).get(VERSION_KEY)
+            version = shared_state_sync_get(VERSION_NAME, timeout_s=REDIS_TIMEOUT_S)
         except redis.RedisError as exc:
             logger.warning("api_key_version_check_failed", error=str(exc))
             return

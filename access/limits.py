@@ -17,12 +17,9 @@ the holds of requests in flight is under the budget (and the minute's tokens, re
 under the tokens per minute), so concurrent requests overshoot by at most one request's reservation.
 A hold expires after ACCESS_RESERVATION_TTL_S, so a worker that dies mid-request frees it.
 
-Counters live in shared state, so every worker and host agrees: one Lua script call (admit) and one
-pipeline (settle) per request on Redis, the same logic on the in-process store without Redis.
-
-Windows are fixed 60-second windows aligned to the UTC minute. The month's spend is kept under
-`access:spend:<key id>:<YYYY-MM>` (kept 40 days). When that counter is missing for a key with a
-budget (new month, Redis flushed) it is rebuilt once, fleet-wide, from the spend source that
+The counters live in shared state, so every worker and host agrees (`access.counters`: one atomic
+step to admit and one to settle per request). When the month's spend counter is missing for a key
+with a budget (new month, Redis flushed) it is rebuilt once, fleet-wide, from the spend source that
 `analytics` registers with `access_spend_source_register` (access does not import analytics).
 Without a registered source the counter is authoritative and starts at zero.
 
@@ -32,13 +29,11 @@ outage must not take the gateway down with it.
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
@@ -46,16 +41,22 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from access.counters import (
+    SPEND_TTL_S,
+    Ask,
+    Verdict,
+    Window,
+    counters_admit,
+    counters_settle,
+    rebuilt_key,
+    spend_key,
+)
 from access.errors import permission_denied
 from access.types import ClientKey
 from core.errors import ApiError
-from core.shared_state import KEY_PREFIX, RedisState, SharedState, shared_state
+from core.shared_state import shared_state
 
 logger = structlog.get_logger(__name__)
-
-WINDOW_S = 60
-WINDOW_TTL_S = 2 * WINDOW_S
-SPEND_TTL_S = 40 * 24 * 3600
 
 # (key_id, since, until) -> the key's spend in [since, until), read from the usage records.
 SpendSource = Callable[..., Decimal]
@@ -89,277 +90,7 @@ class Admission:
     reservation: Reservation | None = None
 
 
-@dataclass(frozen=True)
-class _Window:
-    index: int
-    reset_s: int
-    month: str
-    month_start: datetime
-    month_end: datetime
-
-    @classmethod
-    def at(cls, now: float) -> _Window:
-        index = int(now // WINDOW_S)
-        moment = datetime.fromtimestamp(now, tz=UTC)
-        month_start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        if month_start.month == 12:
-            month_end = month_start.replace(year=month_start.year + 1, month=1)
-        else:
-            month_end = month_start.replace(month=month_start.month + 1)
-        return cls(
-            index=index,
-            reset_s=max(1, math.ceil((index + 1) * WINDOW_S - now)),
-            month=f"{month_start:%Y-%m}",
-            month_start=month_start,
-            month_end=month_end,
-        )
-
-
-def _rpm_key(key_id: int, window: _Window) -> str:
-    return f"access:rpm:{key_id}:{window.index}"
-
-
-def _tpm_key(key_id: int, window: _Window) -> str:
-    return _tpm_key_at(key_id, window.index)
-
-
-def _tpm_key_at(key_id: int, index: int) -> str:
-    return f"access:tpm:{key_id}:{index}"
-
-
-def _spend_key(key_id: int, month: str) -> str:
-    return f"access:spend:{key_id}:{month}"
-
-
-def _rebuilt_key(key_id: int, month: str) -> str:
-    return f"access:spend-rebuilt:{key_id}:{month}"
-
-
-def _held_key(key_id: int) -> str:
-    """Holds of requests in flight: member `<id>:<usd>`, score the moment the hold expires."""
-    return f"access:held:{key_id}"
-
-
-def _hold_amount(member: str) -> Decimal:
-    return Decimal(member.rpartition(":")[2])
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    outcome: str  # "ok", "budget", "rpm", "tpm" or "rebuild" (the spend counter is missing)
-    requests: int  # requests in the window, this one included when admitted
-    tokens: int  # tokens charged (and reserved) in the window so far, before this request
-    spend: Decimal
-    held: Decimal = Decimal(0)  # holds of other requests in flight
-
-
-# KEYS: rpm window, tpm window, month spend, holds. ARGV: rpm, tpm, estimated tokens, budget (-1:
-# none), "1" to report a missing spend counter, window ttl, tokens to reserve, now, the hold's member
-# (empty: no hold), its expiry, the holds' ttl. Checks everything first, then counts the request and
-# reserves only if it is admitted: a refused request uses no quota. Numbers that may be fractional
-# come back as strings (Lua numbers are truncated to integers on the way out).
-_ADMIT_LUA = """
-local rpm = tonumber(ARGV[1])
-local tpm = tonumber(ARGV[2])
-local estimated = tonumber(ARGV[3])
-local budget = tonumber(ARGV[4])
-local reserve = tonumber(ARGV[7])
-local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
-local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
-local spend = redis.call('GET', KEYS[3])
-local held = 0
-if budget >= 0 then
-  if not spend and ARGV[5] == '1' then return {'rebuild', requests, tokens, '0', '0'} end
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[8])
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-    held = held + tonumber(string.match(member, ':([^:]+)$'))
-  end
-  if tonumber(spend or '0') + held >= budget then
-    return {'budget', requests, tokens, spend or '0', tostring(held)}
-  end
-end
-spend = spend or '0'
-if rpm >= 0 and requests >= rpm then return {'rpm', requests, tokens, spend, tostring(held)} end
-if tpm >= 0 and (tokens >= tpm or (tokens > 0 and tokens + estimated > tpm)) then
-  return {'tpm', requests, tokens, spend, tostring(held)}
-end
-requests = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]), 'NX')
-if reserve > 0 then
-  redis.call('INCRBY', KEYS[2], reserve)
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]), 'NX')
-end
-if ARGV[9] ~= '' then
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[9])
-  redis.call('EXPIRE', KEYS[4], tonumber(ARGV[11]))
-end
-return {'ok', requests, tokens, spend, tostring(held)}
-"""
-
-
-def _judge(
-    *, key: ClientKey, requests: int, tokens: int, spend: str | None, held: Decimal, estimated: int,
-    want_rebuild: bool,
-) -> str:
-    """The in-process twin of `_ADMIT_LUA` (before the request is counted)."""
-    if key.monthly_budget_usd is not None:
-        if spend is None and want_rebuild:
-            return "rebuild"
-        if Decimal(spend or "0") + held >= key.monthly_budget_usd:
-            return "budget"
-    if key.rpm_limit is not None and requests >= key.rpm_limit:
-        return "rpm"
-    tpm = key.tpm_limit
-    if tpm is not None and (tokens >= tpm or (tokens > 0 and tokens + estimated > tpm)):
-        return "tpm"
-    return "ok"
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """One admission's inputs."""
-
-    key: ClientKey
-    window: _Window
-    estimated: int  # checked against the tokens per minute
-    reserve_tokens: int  # counted in the window when admitted
-    hold: str  # the hold's member on the budget ("" for none)
-    hold_expires: float
-    want_rebuild: bool
-
-
-class _RedisCounters:
-    """One script call to admit, one pipeline to settle."""
-
-    _scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def __init__(self, client) -> None:
-        self._client = client
-        script = self._scripts.get(client)
-        if script is None:
-            script = self._scripts[client] = client.register_script(_ADMIT_LUA)
-        self._admit_script = script
-
-    async def admit(self, ask: _Ask) -> _Verdict:
-        key, window = ask.key, ask.window
-        budget = key.monthly_budget_usd
-        outcome, requests, tokens, spend, held = await self._admit_script(
-            keys=[
-                KEY_PREFIX + _rpm_key(key.id, window),
-                KEY_PREFIX + _tpm_key(key.id, window),
-                KEY_PREFIX + _spend_key(key.id, window.month),
-                KEY_PREFIX + _held_key(key.id),
-            ],
-            args=[
-                -1 if key.rpm_limit is None else key.rpm_limit,
-                -1 if key.tpm_limit is None else key.tpm_limit,
-                ask.estimated,
-                -1 if budget is None else str(budget),
-                "1" if ask.want_rebuild else "0",
-                WINDOW_TTL_S,
-                ask.reserve_tokens,
-                now_s(),
-                ask.hold,
-                ask.hold_expires,
-                _hold_ttl_s(),
-            ],
-        )
-        return _Verdict(
-            outcome=outcome, requests=int(requests), tokens=int(tokens), spend=Decimal(spend),
-            held=Decimal(held),
-        )
-
-    async def settle(self, reservation: Reservation, *, window: _Window, tokens: int, cost: Decimal) -> None:
-        """One pipeline: the real tokens replace the reserved ones, the real cost replaces the hold."""
-        key_id = reservation.key.id
-        async with self._client.pipeline(transaction=True) as pipe:
-            for index, amount in _token_moves(reservation, window, tokens):
-                tpm_key = KEY_PREFIX + _tpm_key_at(key_id, index)
-                pipe.incrby(tpm_key, amount)
-                pipe.expire(tpm_key, WINDOW_TTL_S, nx=True)
-            if cost:
-                spend_key = KEY_PREFIX + _spend_key(key_id, window.month)
-                pipe.incrbyfloat(spend_key, float(cost))
-                pipe.expire(spend_key, SPEND_TTL_S, nx=True)
-            if reservation.hold:
-                pipe.zrem(KEY_PREFIX + _held_key(key_id), reservation.hold)
-            await pipe.execute()
-
-
-class _StateCounters:
-    """The same logic on any `SharedState` (the in-process store of the embedded default). The
-    request is counted with an atomic increment and given back if that overshot the limit, so
-    concurrent requests never admit more than the limit."""
-
-    def __init__(self, state: SharedState) -> None:
-        self._state = state
-
-    async def admit(self, ask: _Ask) -> _Verdict:
-        # The in-process store never suspends, so from the first read to the last write nothing
-        # else runs on this event loop: the sequence is as atomic as the Lua script.
-        key, window = ask.key, ask.window
-        rpm_key, tpm_key = _rpm_key(key.id, window), _tpm_key(key.id, window)
-        requests, tokens, spend = await self._state.get_many(
-            [rpm_key, tpm_key, _spend_key(key.id, window.month)]
-        )
-        held = Decimal(0)
-        if key.monthly_budget_usd is not None:
-            now = now_s()
-            for member, expires in (await self._state.deadlines(_held_key(key.id))).items():
-                if expires <= now:
-                    await self._state.remove_deadline(_held_key(key.id), member)
-                else:
-                    held += _hold_amount(member)
-        requests_n, tokens_n = int(requests or 0), int(float(tokens or 0))
-        outcome = _judge(
-            key=key, requests=requests_n, tokens=tokens_n, spend=spend, held=held, estimated=ask.estimated,
-            want_rebuild=ask.want_rebuild,
-        )
-        if outcome == "ok":
-            requests_n = await self._state.incr(rpm_key, ttl_s=WINDOW_TTL_S)
-            if key.rpm_limit is not None and requests_n > key.rpm_limit:
-                await self._state.incr(rpm_key, -1)
-                outcome, requests_n = "rpm", requests_n - 1
-        if outcome == "ok":
-            if ask.reserve_tokens:
-                await self._state.incr(tpm_key, ask.reserve_tokens, ttl_s=WINDOW_TTL_S)
-            if ask.hold:
-                await self._state.extend_deadline(_held_key(key.id), ask.hold, ask.hold_expires)
-        return _Verdict(
-            outcome=outcome, requests=requests_n, tokens=tokens_n, spend=Decimal(spend or "0"), held=held
-        )
-
-    async def settle(self, reservation: Reservation, *, window: _Window, tokens: int, cost: Decimal) -> None:
-        key_id = reservation.key.id
-        for index, amount in _token_moves(reservation, window, tokens):
-            await self._state.incr(_tpm_key_at(key_id, index), amount, ttl_s=WINDOW_TTL_S)
-        if cost:
-            await self._state.incr_float(_spend_key(key_id, window.month), float(cost), ttl_s=SPEND_TTL_S)
-        if reservation.hold:
-            await self._state.remove_deadline(_held_key(key_id), reservation.hold)
-
-
-def _hold_ttl_s() -> int:
-    return int(settings.ACCESS_RESERVATION_TTL_S)
-
-
-def _token_moves(reservation: Reservation, window: _Window, tokens: int) -> list[tuple[int, int]]:
-    """(window index, tokens to add): the real tokens go to the current minute, and the reserved
-    ones leave the minute they were reserved in (one move when that is the same minute)."""
-    if reservation.window_index == window.index:
-        amount = tokens - reservation.tokens
-        return [(window.index, amount)] if amount else []
-    moves = [(reservation.window_index, -reservation.tokens)] if reservation.tokens else []
-    return moves + ([(window.index, tokens)] if tokens else [])
-
-
-def _counters(state: SharedState) -> _RedisCounters | _StateCounters:
-    if isinstance(state, RedisState):
-        return _RedisCounters(state.client)
-    return _StateCounters(state)
-
-
-def _rate_limit_headers(key: ClientKey, verdict: _Verdict, window: _Window) -> dict[str, str]:
+def _rate_limit_headers(key: ClientKey, verdict: Verdict, window: Window) -> dict[str, str]:
     headers: dict[str, str] = {}
     if key.rpm_limit is not None:
         headers["X-RateLimit-Limit"] = str(key.rpm_limit)
@@ -372,7 +103,7 @@ def _rate_limit_headers(key: ClientKey, verdict: _Verdict, window: _Window) -> d
     return headers
 
 
-def _refusal(key: ClientKey, verdict: _Verdict, window: _Window, estimated: int) -> ApiError:
+def _refusal(key: ClientKey, verdict: Verdict, window: Window, estimated: int) -> ApiError:
     if verdict.outcome == "budget":
         return ApiError(
             f"The monthly budget of this API key (USD {key.monthly_budget_usd}) is spent.",
@@ -431,6 +162,32 @@ async def access_admit(
     its requests in flight reach the budget. Without them nothing is reserved (charge afterwards
     with `access_charge`).
     """
+    _model_check(key, model_names)
+    if key.rpm_limit is None and key.tpm_limit is None and key.monthly_budget_usd is None:
+        return Admission(headers={})  # nothing to count: no shared state on this request's path
+    ask = _ask_for(
+        key, now=now_s(), estimated_tokens=estimated_tokens, reserve_tokens=reserve_tokens,
+        reserve_cost_usd=reserve_cost_usd,
+    )
+    window = ask.window
+    try:
+        verdict = await counters_admit(ask)
+        if verdict.outcome == "rebuild":
+            await _spend_rebuild_from_source(key_id=key.id, window=window)
+            verdict = await counters_admit(replace(ask, want_rebuild=False))
+    except (RedisError, OSError) as exc:
+        logger.error("access_limits_unavailable", error=str(exc), client_key=key.name)
+        return Admission(headers={}, reservation=Reservation(key=key, window_index=window.index))
+    if verdict.outcome != "ok":
+        raise _refusal(key, verdict, window, ask.estimated)
+    reservation = Reservation(
+        key=key, window_index=window.index, tokens=ask.reserve_tokens, cost=_hold_cost(ask.hold),
+        hold=ask.hold,
+    )
+    return Admission(headers=_rate_limit_headers(key, verdict, window), reservation=reservation)
+
+
+def _model_check(key: ClientKey, model_names: set[str]) -> None:
     if not key.allows_model(model_names):
         raise permission_denied(
             f"This API key may not use {' / '.join(sorted(model_names)) or 'this model'}.",
@@ -438,38 +195,31 @@ async def access_admit(
             requested=sorted(model_names),
             allowed_models=list(key.allowed_models),
         )
-    if key.rpm_limit is None and key.tpm_limit is None and key.monthly_budget_usd is None:
-        return Admission(headers={})  # nothing to count: no shared state on this request's path
-    now = now_s()
-    window = _Window.at(now)
+
+
+def _ask_for(
+    key: ClientKey, *, now: float, estimated_tokens: int, reserve_tokens: int | None,
+    reserve_cost_usd: Decimal | None,
+) -> Ask:
+    """What to check and reserve: only what a limit of the key reads."""
     reserve = max(0, int(reserve_tokens or 0)) if key.tpm_limit is not None else 0
     hold_cost = max(Decimal(0), Decimal(reserve_cost_usd or 0)) if key.monthly_budget_usd is not None else 0
-    hold = f"{uuid.uuid4().hex}:{hold_cost}" if hold_cost else ""
-    ask = _Ask(
+    hold_ttl_s = int(settings.ACCESS_RESERVATION_TTL_S)
+    return Ask(
         key=key,
-        window=window,
+        window=Window.at(now),
+        now=now,
         estimated=max(0, int(estimated_tokens), reserve),
         reserve_tokens=reserve,
-        hold=hold,
-        hold_expires=now + _hold_ttl_s(),
+        hold=f"{uuid.uuid4().hex}:{hold_cost}" if hold_cost else "",
+        hold_expires=now + hold_ttl_s,
+        hold_ttl_s=hold_ttl_s,
         want_rebuild=key.monthly_budget_usd is not None and _spend_source is not None,
     )
-    state = shared_state()
-    counters = _counters(state)
-    try:
-        verdict = await counters.admit(ask)
-        if verdict.outcome == "rebuild":
-            await _spend_rebuild_from_source(state, key_id=key.id, window=window)
-            verdict = await counters.admit(replace(ask, want_rebuild=False))
-    except (RedisError, OSError) as exc:
-        logger.error("access_limits_unavailable", error=str(exc), client_key=key.name)
-        return Admission(headers={}, reservation=Reservation(key=key, window_index=window.index))
-    if verdict.outcome != "ok":
-        raise _refusal(key, verdict, window, ask.estimated)
-    reservation = Reservation(
-        key=key, window_index=window.index, tokens=reserve, cost=Decimal(hold_cost), hold=hold
-    )
-    return Admission(headers=_rate_limit_headers(key, verdict, window), reservation=reservation)
+
+
+def _hold_cost(hold: str) -> Decimal:
+    return Decimal(hold.rpartition(":")[2]) if hold else Decimal(0)
 
 
 async def access_settle(reservation: Reservation, *, tokens: int, cost_usd: Decimal) -> None:
@@ -487,8 +237,9 @@ async def access_settle(reservation: Reservation, *, tokens: int, cost_usd: Deci
     if not tokens and not cost and not reservation.tokens and not reservation.hold:
         return
     try:
-        await _counters(shared_state()).settle(
-            reservation, window=_Window.at(now_s()), tokens=tokens, cost=cost
+        await counters_settle(
+            key_id=key.id, reserved_index=reservation.window_index, reserved_tokens=reservation.tokens,
+            hold=reservation.hold, window=Window.at(now_s()), tokens=tokens, cost=cost,
         )
     except (RedisError, OSError) as exc:
         logger.error("access_charge_failed", error=str(exc), client_key=reservation.key.name, tokens=tokens,
@@ -498,14 +249,14 @@ async def access_settle(reservation: Reservation, *, tokens: int, cost_usd: Deci
 async def access_charge(*, key: ClientKey, tokens: int, cost_usd: Decimal) -> None:
     """Charge a request that reserved nothing: its real tokens to the current minute, its cost to
     the month."""
-    reservation = Reservation(key=key, window_index=_Window.at(now_s()).index)
+    reservation = Reservation(key=key, window_index=Window.at(now_s()).index)
     await access_settle(reservation, tokens=tokens, cost_usd=cost_usd)
 
 
 async def access_spend_get(*, key_id: int, month: str | None = None) -> Decimal:
     """The spend counted for a key in a month (`YYYY-MM`, default: this UTC month)."""
-    month = month or _Window.at(now_s()).month
-    value = await shared_state().get(_spend_key(key_id, month))
+    month = month or Window.at(now_s()).month
+    value = await shared_state().get(spend_key(key_id, month))
     return Decimal(value or "0")
 
 
@@ -514,8 +265,8 @@ async def access_spend_rebuild(*, key_id: int, month: str, amount: Decimal) -> N
     its usage records after Redis lost the counter; marks the month as rebuilt."""
     datetime.strptime(month, "%Y-%m")  # ValueError on anything else
     state = shared_state()
-    await state.set(_spend_key(key_id, month), str(Decimal(amount)), ttl_s=SPEND_TTL_S)
-    await state.set(_rebuilt_key(key_id, month), "1", ttl_s=SPEND_TTL_S)
+    await state.set(spend_key(key_id, month), str(Decimal(amount)), ttl_s=SPEND_TTL_S)
+    await state.set(rebuilt_key(key_id, month), "1", ttl_s=SPEND_TTL_S)
 
 
 def access_spend_source_register(source: SpendSource | None) -> None:
@@ -529,9 +280,10 @@ def access_spend_source_register(source: SpendSource | None) -> None:
     _spend_source = source
 
 
-async def _spend_rebuild_from_source(state: SharedState, *, key_id: int, window: _Window) -> None:
+async def _spend_rebuild_from_source(*, key_id: int, window: Window) -> None:
+    state = shared_state()
     source = _spend_source
-    flag = _rebuilt_key(key_id, window.month)
+    flag = rebuilt_key(key_id, window.month)
     if source is None or not await state.set(flag, "1", ttl_s=SPEND_TTL_S, only_new=True):
         return  # another request (or worker) is rebuilding or has rebuilt it
     try:
@@ -542,5 +294,5 @@ async def _spend_rebuild_from_source(state: SharedState, *, key_id: int, window:
         return
     # Added, not set: charges that landed while the source was read are kept. Even zero creates the
     # counter, so the month is not rebuilt again.
-    await state.incr_float(_spend_key(key_id, window.month), float(amount or 0), ttl_s=SPEND_TTL_S)
+    await state.incr_float(spend_key(key_id, window.month), float(amount or 0), ttl_s=SPEND_TTL_S)
     logger.info("access_spend_rebuilt", api_key_id=key_id, month=window.month, amount_usd=str(amount))

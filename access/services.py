@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from access.key_cache import redis_sync_client
+from access.key_cache import REDIS_TIMEOUT_S
 from access.models import ApiKey
-from core.shared_state import KEY_PREFIX as STATE_PREFIX
+from core.shared_state import shared_state_spans_processes, shared_state_sync_set
 
 logger = structlog.get_logger(__name__)
 
@@ -91,10 +91,12 @@ def api_key_touch(*, key_id: int) -> None:
         if now - _touched.get(key_id, float("-inf")) < interval:
             return
         _touched[key_id] = now
-    if settings.REDIS_URL:
+    # Without Redis the process's own record above is the whole fleet's.
+    if shared_state_spans_processes():
         try:
-            claimed = redis_sync_client(settings.REDIS_URL).set(
-                f"{STATE_PREFIX}access:last-used:{key_id}", "1", nx=True, ex=max(1, int(interval))
+            claimed = shared_state_sync_set(
+                f"access:last-used:{key_id}", "1", ttl_s=max(1, int(interval)), only_new=True,
+                timeout_s=REDIS_TIMEOUT_S,
             )
         except redis.RedisError:
             claimed = True  # without the lock, each worker writes once a minute: still cheap

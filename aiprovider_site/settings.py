@@ -58,8 +58,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "corsheaders",
-    # The site's own management commands (`serve`: what `make run` and `make demo` start).
-    "aiprovider_site",
+    # The site: its management commands (`serve`: what `make run` and `make demo` start), and the
+    # start-up wiring of the settings into core (the shared-state store).
+    "aiprovider_site.apps.SiteConfig",
     "providers",
     "routing",
     "access",

@@ -42,11 +42,13 @@ from django.utils import timezone
 
 from access.models import ApiKey
 from analytics.models import UsageAttempt, UsageDeadLetter, UsageRecord
-from core.shared_state import KEY_PREFIX, shared_state, sync_redis
+from core.redis_state import KEY_PREFIX
+from core.shared_state import shared_state_spans_processes, shared_stream_add, shared_stream_group
 
 logger = structlog.get_logger(__name__)
 
-STREAM_KEY = KEY_PREFIX + "usage:stream"
+STREAM = "usage:stream"
+STREAM_KEY = KEY_PREFIX + STREAM  # its key in Redis
 GROUP = "usage-writers"
 # An entry read by a writer that died is claimed by another after this long.
 CLAIM_IDLE_MS = 60_000
@@ -315,9 +317,9 @@ def _ensure_writer() -> None:
 async def usage_record_enqueue(event: UsageEvent) -> None:
     """Queue one usage record. Never raises: if Redis is unreachable the record goes to the
     in-process queue instead of being lost."""
-    if settings.REDIS_URL:
+    if shared_state_spans_processes():
         try:
-            await shared_state().client.xadd(STREAM_KEY, {"e": event.to_json()})
+            await shared_stream_add(STREAM, {"e": event.to_json()})
             return
         except Exception:
             logger.warning("usage_queue_redis_unavailable", request_id=event.request_id)
@@ -330,32 +332,18 @@ def _consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _ensure_group(client) -> None:
-    try:
-        client.xgroup_create(STREAM_KEY, GROUP, id="0", mkstream=True)
-    except Exception as exc:  # BUSYGROUP: it exists
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
 def _flush_stream(batch: int) -> int:
-    client = sync_redis()
-    _ensure_group(client)
+    """Write the records queued in the shared stream (none when the store is this process's memory:
+    they are all in the local queue)."""
+    group = shared_stream_group(STREAM, group=GROUP)
+    if group is None:
+        return 0
     consumer = _consumer_name()
     written = 0
     while True:
-        entries: list[tuple[str, dict]] = []
         # Entries a dead writer read but never acknowledged (or a writer handed back after a database
         # error) come first.
-        _, claimed, _ = client.xautoclaim(
-            STREAM_KEY, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, count=batch
-        )
-        entries += [(entry_id, fields) for entry_id, fields in claimed if fields]
-        if len(entries) < batch:
-            for _, stream_entries in (
-                client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch - len(entries)) or []
-            ):
-                entries += stream_entries
+        entries = group.read(consumer=consumer, count=batch, claim_idle_ms=CLAIM_IDLE_MS)
         if not entries:
             return written
         ids = [entry_id for entry_id, _ in entries]
@@ -364,12 +352,11 @@ def _flush_stream(batch: int) -> int:
             written += _store(events)
         except DatabaseUnavailable:
             # Handed back as if idle for long: the next flush of any writer claims them at once.
-            client.xclaim(STREAM_KEY, GROUP, consumer, min_idle_time=0, message_ids=ids, idle=CLAIM_IDLE_MS)
+            group.hand_back(consumer=consumer, ids=ids, idle_ms=CLAIM_IDLE_MS)
             raise
         # Acknowledged only after the commit: a crash before this line means a replay, which the
         # unique record id turns into a no-op.
-        client.xack(STREAM_KEY, GROUP, *ids)
-        client.xdel(STREAM_KEY, *ids)
+        group.done(ids)
 
 
 def _readable_events(entries: list[tuple[str, dict]]) -> list[UsageEvent]:
@@ -399,8 +386,7 @@ def usage_flush(*, batch: int | None = None) -> int:
             except DatabaseUnavailable:
                 _requeue_local(events)
                 raise
-        if settings.REDIS_URL:
-            written += _flush_stream(batch)
+        written += _flush_stream(batch)
     except DatabaseUnavailable as exc:
         logger.warning("usage_flush_database_unavailable", written=written, error=str(exc))
         _release_broken_connection()

@@ -1,23 +1,21 @@
 """The response cache: key = SHA-256 of the canonical JSON of the normalised request.
 
-Redis when configured (shared by every worker), else a bounded in-process LRU. Any cache failure
-is logged and treated as a miss: the request goes on without the cache.
+Redis when configured (shared by every worker), else a bounded in-process LRU (the shared-state
+store's cache entries, `RESPONSE_CACHE_MAX_ENTRIES` at most). Any cache failure is logged and
+treated as a miss: the request goes on without the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections import OrderedDict
 from typing import Any
 
 import orjson
 import structlog
 from django.conf import settings
 
-from core.shared_state import shared_state
+from core.shared_state import shared_state, shared_state_reset_for_tests
 
 logger = structlog.get_logger(__name__)
 
@@ -33,41 +31,9 @@ def cache_key(normalised_request: dict[str, Any]) -> str:
     return "resp:" + hashlib.sha256(canonical).hexdigest()
 
 
-class _LocalLru:
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            expires, value = item
-            if expires <= time.monotonic():
-                del self._items[key]
-                return None
-            self._items.move_to_end(key)
-            return value
-
-    def set(self, key: str, value: str, ttl_s: int) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic() + ttl_s, value)
-            self._items.move_to_end(key)
-            while len(self._items) > settings.RESPONSE_CACHE_MAX_ENTRIES:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_local = _LocalLru()
-
-
 async def response_cache_get(key: str) -> dict[str, Any] | None:
     try:
-        raw = await shared_state().get(key) if settings.REDIS_URL else _local.get(key)
+        raw = await shared_state().cache_get(key)
     except Exception:
         logger.warning("response_cache_unavailable", op="get")
         return None
@@ -83,13 +49,10 @@ async def response_cache_set(key: str, value: dict[str, Any]) -> None:
     except TypeError:
         raw = json.dumps(value, separators=(",", ":"))
     try:
-        if settings.REDIS_URL:
-            await shared_state().set(key, raw, ttl_s=ttl_s)
-        else:
-            _local.set(key, raw, ttl_s)
+        await shared_state().cache_set(key, raw, ttl_s=ttl_s, max_entries=settings.RESPONSE_CACHE_MAX_ENTRIES)
     except Exception:
         logger.warning("response_cache_unavailable", op="set")
 
 
 def response_cache_reset_for_tests() -> None:
-    _local.clear()
+    shared_state_reset_for_tests(cache_only=True)

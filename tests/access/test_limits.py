@@ -15,7 +15,8 @@ from access import limits
 from access.limits import access_admit, access_charge, access_spend_get, access_spend_rebuild
 from access.types import ClientKey
 from core.errors import ApiError
-from core.shared_state import KEY_PREFIX, shared_state_aclose
+from core.redis_state import KEY_PREFIX
+from core.shared_state import shared_state_aclose
 from tests.access.conftest import FROZEN_NOW, FROZEN_RESET_S, post_gate
 
 ROOT = Path(__file__).resolve().parents[2]

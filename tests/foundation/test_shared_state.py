@@ -7,7 +7,8 @@ import sys
 import pytest
 from redis import Redis
 
-from core.shared_state import KEY_PREFIX, MemoryState, RedisState
+from core.memory_state import MemoryState
+from core.redis_state import KEY_PREFIX, RedisState
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -63,7 +64,7 @@ def test_redis_counters_are_shared_between_processes(redis_url):
     Redis.from_url(redis_url).flushdb()
     code = (
         "import asyncio, sys\n"
-        "from core.shared_state import RedisState\n"
+        "from core.redis_state import RedisState\n"
         "async def main():\n"
         "    s = RedisState(sys.argv[1])\n"
         "    for _ in range(50):\n"

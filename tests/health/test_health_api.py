@@ -178,7 +178,7 @@ def redis_state(redis_url, settings):
 
 
 async def test_with_redis_a_round_running_in_another_process_is_waited_for(health, redis_state):
-    from core.shared_state import KEY_PREFIX
+    from core.redis_state import KEY_PREFIX
 
     # Another process holds the probe lock and writes its summary 300 ms later.
     redis_state.set(KEY_PREFIX + PROBE_LOCK_KEY, "1", ex=20)
@@ -203,7 +203,8 @@ async def test_with_redis_a_round_running_in_another_process_is_waited_for(healt
 
 
 async def test_with_redis_one_round_fills_the_shared_cache(health, redis_state):
-    from core.shared_state import KEY_PREFIX, shared_state_aclose
+    from core.redis_state import KEY_PREFIX
+    from core.shared_state import shared_state_aclose
 
     body = await get_health(health)
     await get_health(health)

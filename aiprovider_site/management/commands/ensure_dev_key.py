@@ -1,7 +1,8 @@
 """`make run`'s development key: created on first start, shown on every start, never in production.
 
 Only the SHA-256 of a secret is in the database, so to show the secret again it is kept in
-`var/dev-api-key` (mode 0600), in development mode only.
+`var/dev-api-key` (mode 0600), in development mode only. A site command, not an access one: the
+example it prints depends on which providers have a key.
 """
 
 import os
@@ -12,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from access.models import ApiKey, ApiKeyScope
 from access.services import api_key_create, api_key_hash, api_key_rotate
+from providers.selectors import provider_key_status
 
 DEV_KEY_NAME = "development"
 
@@ -79,8 +81,6 @@ class Command(BaseCommand):
         self._show(secret, headline=f"Development API key (from {path}):")
 
     def _show(self, secret: str, *, headline: str) -> None:
-        from providers.selectors import provider_key_status
-
         port = settings.AI_PROVIDER_PORT
         auth = f'-H "Authorization: Bearer {secret}"'
         self.stdout.write(headline)
