@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from core.shared_state import shared_state, shared_state_sync_incr
+from providers.adapters.protocols import protocol_base_path, protocol_dialect
 from providers.pricing import ModelPricing, pricing_of
 
 VERSION_KEY = "catalogue:version"
@@ -108,10 +109,10 @@ class Catalogue:
 
 
 def emulator_base_url(emulator_url: str, provider: str, kind: str) -> str:
-    """The emulator serves each provider under /<provider name>, at the real path layout."""
-    from providers.emulator.server import base_url_for
-
-    return base_url_for(emulator_url, provider, kind)
+    """The emulator serves each provider under /<provider name>, at the real API's path layout
+    (which the protocol declares: "/v1", "/v1beta", none for DeepSeek)."""
+    dialect = protocol_dialect(kind=kind, name=provider, host="")
+    return f"{emulator_url.rstrip('/')}/{provider}{protocol_base_path(dialect)}"
 
 
 def _load(version: str) -> Catalogue:

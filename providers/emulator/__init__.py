@@ -6,7 +6,8 @@ background thread; `python manage.py run_emulator --port N` serves it standalone
 
 from .app import Emulator, create_app
 from .faults import Fault, FaultSpecError, parse_fault
-from .server import EmulatorServer, kind_for_provider
+from .protocols import kind_for_provider
+from .server import EmulatorServer
 
 __all__ = [
     "Emulator",

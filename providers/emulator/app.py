@@ -44,26 +44,38 @@ import asyncio
 import json
 import threading
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from .asgi import (
+    INVALID_JSON,
+    Receive,
+    Scope,
+    Send,
+    decode_json,
+    drop,
+    lifespan,
+    read_body,
+    send_paced,
+    send_reply,
+    send_truncated,
+    split_events,
+    split_path,
+    wait_for_disconnect,
+    without_fault,
+)
 from .content import REPORTED_PROMPT_TOKENS
-from .faults import MODEL_FAULT_MARKER, NO_FAULT, Fault, FaultSpecError, parse_fault, split_model
-from .wires import AnthropicWire, DeepSeekWire, GeminiWire, OpenAIWire, Operation, Reply, Wire
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from .control import control_reply
+from .faults import NO_FAULT, Fault, FaultSpecError, parse_fault, split_model
+from .protocols import EMULATED_PROTOCOLS, emulated_kind
+from .wires import Operation, Reply, Wire
 
 FAULT_HEADER: Final = "x-emulator-fault"
-EMULATOR_HEADER: Final = ("x-emulator", "ai-provider-service")
-# First path segments that belong to a real provider path rather than a provider-name prefix.
-_REAL_PATH_ROOTS: Final = frozenset({"v1", "v1beta", "chat", "models"})
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
-_HANG_LIMIT_S: Final = 600.0
-_INVALID_JSON: Final = object()
+# Fault actions answered with the protocol's error reply instead of an answer.
+_ERROR_ACTIONS: Final = frozenset({"status", "rate_limit", "quota", "context_length"})
 
 
 @dataclass(slots=True)
@@ -87,12 +99,12 @@ class Emulator:
         request_log_size: int = 200,
     ) -> None:
         self._lock = threading.Lock()
-        self._openai = OpenAIWire(invalid_key_prefixes=invalid_key_prefixes)
-        self._deepseek = DeepSeekWire(invalid_key_prefixes=invalid_key_prefixes)
-        self._anthropic = AnthropicWire(invalid_key_prefixes=invalid_key_prefixes)
-        self._gemini = GeminiWire(
-            invalid_key_prefixes=invalid_key_prefixes, models_page_size=models_page_size
-        )
+        self._wires: dict[str, Wire] = {
+            protocol.kind: protocol.wire(
+                invalid_key_prefixes=invalid_key_prefixes, models_page_size=models_page_size
+            )
+            for protocol in EMULATED_PROTOCOLS
+        }
         self.invalid_key_prefixes = invalid_key_prefixes
         self._faults: dict[str, _StandingFault] = {}
         self._counts: dict[str, Counter[str]] = {}
@@ -149,7 +161,7 @@ class Emulator:
         reply_headers.setdefault("content-type", "text/event-stream" if stream else "application/json")
         reply = Reply(status=status, headers=reply_headers, body=raw)
         if stream:
-            reply.body, reply.events = b"", _split_events(raw)
+            reply.body, reply.events = b"", split_events(raw)
         with self._lock:
             self._replays.setdefault(provider, deque()).append(reply)
 
@@ -190,17 +202,17 @@ class Emulator:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        raw = await _read_body(receive)
+        raw = await read_body(receive)
         method = scope["method"].upper()
         path = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         if path.startswith("/_emulator"):
-            await _send_reply(send, self._control(method, path, raw, query))
+            await send_reply(send, control_reply(self, method=method, path=path, raw=raw, query=query))
             return
         await self._provider_request(method, path, headers, query, raw, receive, send)
 
@@ -214,35 +226,35 @@ class Emulator:
         receive: Receive,
         send: Send,
     ) -> None:
-        label, rest = _split_path(path)
+        label, rest = split_path(path)
         wire = self._wire_for(label, rest, headers)
         provider = label or wire.protocol
-        body = _decode_json(raw)
+        body = decode_json(raw)
         self._record(provider, method, rest, headers, query, body)
 
         canned = self._take_replay(provider)
         if canned is not None:
-            await _send_reply(send, canned)
+            await send_reply(send, canned)
             return
         op = wire.operation(method, rest)
         if op is None:
-            await _send_reply(send, wire.not_found(f"Unknown path {method} /{rest}"))
+            await send_reply(send, wire.not_found(f"Unknown path {method} /{rest}"))
             return
         auth_error = wire.auth_error(headers, query)
         if auth_error is not None:
-            await _send_reply(send, auth_error)
+            await send_reply(send, auth_error)
             return
         if op.name == "chat":
-            request_error = wire.request_error(None if body is _INVALID_JSON else body, headers)
+            request_error = wire.request_error(None if body is INVALID_JSON else body, headers)
             if request_error is not None:
-                await _send_reply(send, request_error)
+                await send_reply(send, request_error)
                 return
         named = op.name in ("chat", "embeddings") and isinstance(body, dict)
         model, model_fault = split_model(wire.model(op, body) if named else "")
         try:
             fault = self._fault_for(provider, headers.get(FAULT_HEADER) or model_fault)
         except FaultSpecError as exc:
-            await _send_reply(send, wire.bad_request(f"emulator fault: {exc}"))
+            await send_reply(send, wire.bad_request(f"emulator fault: {exc}"))
             return
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
@@ -269,65 +281,61 @@ class Emulator:
     ) -> None:
         action = fault.action
         if action == "hang":
-            await _wait_for_disconnect(receive)
-            return
-        if action == "drop":
-            await _drop(send)
-            return
-        if action in ("status", "rate_limit", "quota", "context_length") or (
-            action == "stream_error" and not stream
-        ):
-            await _send_reply(send, wire.fault_error(fault, model))
-            return
-        if action == "malformed":
-            await _send_reply(send, wire.malformed(stream))
-            return
-        if op.name == "models":
-            await _send_reply(send, wire.models(query))
-            return
-        if op.name == "embeddings":
-            reply = wire.embeddings(op, None if body is _INVALID_JSON else body, model)
-            await (_send_truncated(send, reply) if action in ("cut", "reset") else _send_reply(send, reply))
-            return
-        if op.name == "count_tokens":
-            await _send_reply(send, wire.count_tokens(body))
-            return
-        filtered = action == "content_filter"
-        if not stream:
-            reply = wire.complete(body, model, filtered=filtered)
-            if action in ("cut", "reset"):
-                await _send_truncated(send, reply)
+            await wait_for_disconnect(receive)
+        elif action == "drop":
+            await drop(send)
+        elif action in _ERROR_ACTIONS or (action == "stream_error" and not stream):
+            await send_reply(send, wire.fault_error(fault, model))
+        elif action == "malformed":
+            await send_reply(send, wire.malformed(stream))
+        elif op.name == "models":
+            await send_reply(send, wire.models(query))
+        elif op.name == "count_tokens":
+            await send_reply(send, wire.count_tokens(body))
+        elif op.name == "embeddings" or not stream:
+            if op.name == "embeddings":
+                reply = wire.embeddings(op, None if body is INVALID_JSON else body, model)
             else:
-                await _send_reply(send, reply)
-            return
-        plan = wire.stream(body, model, filtered=filtered)
+                reply = wire.complete(body, model, filtered=action == "content_filter")
+            await (send_truncated(send, reply) if action in ("cut", "reset") else send_reply(send, reply))
+        else:
+            await self._answer_stream(wire, op, fault, body, model, query, receive, send, provider=provider)
+
+    async def _answer_stream(
+        self,
+        wire: Wire,
+        op: Operation,
+        fault: Fault,
+        body: Any,
+        model: str,
+        query: dict[str, str],
+        receive: Receive,
+        send: Send,
+        *,
+        provider: str,
+    ) -> None:
+        action = fault.action
+        plan = wire.stream(body, model, filtered=action == "content_filter")
         events = plan.events
         if action in ("cut", "reset"):
             events = events[: min(int(fault.arg or 0), plan.terminal)]
         elif action == "stream_error":
             events = events[: min(wire.stream_error_after, plan.terminal)] + [wire.stream_error_event()]
-        if isinstance(wire, GeminiWire) and query.get("alt") != "sse":
-            reply = Reply(headers=wire.stream_headers(op, query), body=wire.json_array(events))
-            await _send_reply(send, reply)
+        headers = wire.stream_headers(op, query)
+        if wire.streams_as_array(query):
+            await send_reply(send, Reply(headers=headers, body=wire.json_array(events)))
             return
         pieces = ([plan.preamble] if plan.preamble else []) + events
-        reply = Reply(headers=wire.stream_headers(op, query), events=pieces)
+        reply = Reply(headers=headers, events=pieces)
         if fault.pace_ms:
-            await _send_paced(send, receive, reply, fault.pace_ms / 1000, lambda: self._note_abort(provider))
+            await send_paced(send, receive, reply, fault.pace_ms / 1000, lambda: self._note_abort(provider))
             return
-        await _send_reply(send, reply, abort_at_end=action == "reset")
+        await send_reply(send, reply, abort_at_end=action == "reset")
 
     # ------------------------------------------------------------------ internals
 
     def _wire_for(self, label: str | None, rest: str, headers: Mapping[str, str]) -> Wire:
-        name = (label or "").lower()
-        if rest.startswith("v1beta/") or name.startswith("gemini"):
-            return self._gemini
-        if rest == "v1/messages" or "anthropic-version" in headers or name.startswith("anthropic"):
-            return self._anthropic
-        if name.startswith("deepseek") or (label is None and not rest.startswith("v1/")):
-            return self._deepseek
-        return self._openai
+        return self._wires[emulated_kind(label=label, rest=rest, headers=headers)]
 
     def _fault_for(self, provider: str, spec: str | None) -> Fault:
         if spec:
@@ -363,214 +371,13 @@ class Emulator:
             "path": f"/{rest}",
             "query": {k: ("***" if k == "key" else v) for k, v in query.items()},
             "headers": shown,
-            "body": None if body is _INVALID_JSON else body,
+            "body": None if body is INVALID_JSON else body,
         }
         with self._lock:
-            self._counts.setdefault(provider, Counter())[f"{method} /{_without_fault(rest)}"] += 1
+            self._counts.setdefault(provider, Counter())[f"{method} /{without_fault(rest)}"] += 1
             self._log.append(entry)
-
-    def _control(self, method: str, path: str, raw: bytes, query: Mapping[str, str]) -> Reply:
-        route = path.removeprefix("/_emulator").strip("/")
-        if route == "health" and method == "GET":
-            return Reply.json({"status": "ok"})
-        if route == "stats" and method == "GET":
-            return Reply.json(self.stats())
-        if route == "requests" and method == "GET":
-            return Reply.json(self.requests(query.get("provider")))
-        if route == "reset" and method == "POST":
-            self.reset()
-            return Reply.json({"status": "reset"})
-        if route == "faults" and method == "GET":
-            return Reply.json(self.faults())
-        if route == "faults" and method == "DELETE":
-            self.clear_faults(query.get("provider"))
-            return Reply.json(self.faults())
-        if route == "faults" and method == "POST":
-            data = _decode_json(raw)
-            if not isinstance(data, dict) or not isinstance(data.get("provider"), str):
-                return Reply.json(
-                    {"error": 'expected {"provider": str, "fault": str, "count": int|null}'}, 400
-                )
-            count = data.get("count")
-            if count is not None and not isinstance(count, int):
-                return Reply.json({"error": "count must be an integer or null"}, 400)
-            try:
-                self.set_fault(data["provider"], str(data.get("fault") or ""), count)
-            except FaultSpecError as exc:
-                return Reply.json({"error": str(exc)}, 400)
-            return Reply.json(self.faults())
-        return Reply.json({"error": f"unknown control endpoint {method} {path}"}, 404)
 
 
 def create_app(**options: Any) -> Emulator:
     """A fresh emulator (ASGI app); options as for `Emulator`."""
     return Emulator(**options)
-
-
-# ---------------------------------------------------------------------- ASGI helpers
-
-
-def _split_path(path: str) -> tuple[str | None, str]:
-    stripped = path.strip("/")
-    first, _, rest = stripped.partition("/")
-    if first in _REAL_PATH_ROOTS:
-        return None, stripped
-    return first or None, rest
-
-
-def _without_fault(rest: str) -> str:
-    """The path with a `@fault=` model suffix removed (Gemini names the model in the path)."""
-    if MODEL_FAULT_MARKER not in rest:
-        return rest
-    head, _, tail = rest.partition(MODEL_FAULT_MARKER)
-    verb = tail.rpartition(":")[2]
-    return f"{head}:{verb}" if verb in ("generateContent", "streamGenerateContent") else head
-
-
-def _decode_json(raw: bytes) -> Any:
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return _INVALID_JSON
-
-
-def _split_events(raw: bytes) -> list[bytes]:
-    """Split an SSE body after each blank line (LF or CRLF), keeping the bytes exact."""
-    events: list[bytes] = []
-    start = 0
-    for index in range(len(raw)):
-        if raw.startswith(b"\n\n", index) or raw.startswith(b"\r\n\r\n", index):
-            end = index + (2 if raw.startswith(b"\n\n", index) else 4)
-            if end > start:
-                events.append(raw[start:end])
-                start = end
-    if start < len(raw):
-        events.append(raw[start:])
-    return events
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def _header_list(headers: Mapping[str, str], length: int | None = None) -> list[tuple[bytes, bytes]]:
-    items = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
-    items.append((EMULATOR_HEADER[0].encode(), EMULATOR_HEADER[1].encode()))
-    if length is not None:
-        items.append((b"content-length", str(length).encode()))
-    return items
-
-
-async def _send_reply(send: Send, reply: Reply, *, abort_at_end: bool = False) -> None:
-    if reply.events is None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": _header_list(reply.headers, len(reply.body)),
-            }
-        )
-        await send({"type": "http.response.body", "body": reply.body, "more_body": False})
-        return
-    await send(
-        {"type": "http.response.start", "status": reply.status, "headers": _header_list(reply.headers)}
-    )
-    for event in reply.events:
-        await send({"type": "http.response.body", "body": event, "more_body": True})
-        await asyncio.sleep(0)  # let each event go out as its own write, as a real server's would
-    if abort_at_end:
-        await asyncio.sleep(0.01)  # make sure the events are on the wire before the reset
-        await _drop(send, started=True)
-        return
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _send_paced(send: Send, receive: Receive, reply: Reply, pace_s: float, on_abort) -> None:
-    """Send the events `pace_s` apart, stopping (and counting it) when the client disconnects."""
-    gone = asyncio.Event()
-
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone.set()
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        await send(
-            {"type": "http.response.start", "status": reply.status, "headers": _header_list(reply.headers)}
-        )
-        for event in reply.events or []:
-            if gone.is_set():
-                on_abort()
-                return
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-            try:
-                async with asyncio.timeout(pace_s):
-                    await gone.wait()
-            except TimeoutError:
-                continue
-            on_abort()
-            return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        watcher.cancel()
-
-
-async def _send_truncated(send: Send, reply: Reply) -> None:
-    """Announce the full length, send half the body, then drop the connection."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": reply.status,
-            "headers": _header_list(reply.headers, len(reply.body)),
-        }
-    )
-    await send({"type": "http.response.body", "body": reply.body[: len(reply.body) // 2], "more_body": True})
-    await _drop(send, started=True)
-
-
-class _ConnectionDropped(Exception):
-    """Raised to make a server that we cannot reach into close the connection."""
-
-
-async def _drop(send: Send, *, started: bool = False) -> None:
-    # uvicorn's `send` is a bound method of the request cycle, which holds the transport: abort it
-    # so the client sees the connection close with no (further) bytes. Elsewhere, fall back to
-    # failing mid-response, which servers answer by closing the connection.
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is not None and hasattr(transport, "abort"):
-        transport.abort()
-        await asyncio.sleep(0.01)  # let the server notice the disconnect before we return
-        return
-    if not started:
-        await send({"type": "http.response.start", "status": 200, "headers": _header_list({}, 1000)})
-    raise _ConnectionDropped("emulated dropped connection")
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    try:
-        async with asyncio.timeout(_HANG_LIMIT_S):
-            while (await receive())["type"] != "http.disconnect":
-                pass
-    except TimeoutError:
-        pass
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

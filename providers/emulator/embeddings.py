@@ -114,18 +114,10 @@ def openai_embeddings(wire: OpenAIWire, body: Any, model: str) -> Reply:
     if encoding not in ("float", "base64"):
         return wire.bad_request("encoding_format must be 'float' or 'base64'.", "encoding_format")
     counts = [tokens_of(item) for item in inputs]
-    for count in counts:
-        if count > limit:
-            return wire.bad_request(
-                f"This model's maximum context length is {limit} tokens, however you requested {count} "
-                f"tokens ({count} in your prompt; 0 for the completion). Please reduce your prompt; or "
-                "completion length.",
-            )
+    refused = _openai_token_refusal(wire, counts, limit)
+    if refused is not None:
+        return refused
     total = sum(counts)
-    if total > OPENAI_MAX_REQUEST_TOKENS:
-        return wire.bad_request(
-            f"Requested {total} tokens, max {OPENAI_MAX_REQUEST_TOKENS} tokens per request", "input"
-        )
     size = dimensions or native
     data = []
     for index, item in enumerate(inputs):
@@ -147,6 +139,23 @@ def openai_embeddings(wire: OpenAIWire, body: Any, model: str) -> Reply:
             "usage": {"prompt_tokens": total, "total_tokens": total},
         }
     )
+
+
+def _openai_token_refusal(wire: OpenAIWire, counts: list[int], limit: int) -> Reply | None:
+    """The refusal of inputs over the model's context or over the request's token budget."""
+    for count in counts:
+        if count > limit:
+            return wire.bad_request(
+                f"This model's maximum context length is {limit} tokens, however you requested {count} "
+                f"tokens ({count} in your prompt; 0 for the completion). Please reduce your prompt; or "
+                "completion length.",
+            )
+    total = sum(counts)
+    if total > OPENAI_MAX_REQUEST_TOKENS:
+        return wire.bad_request(
+            f"Requested {total} tokens, max {OPENAI_MAX_REQUEST_TOKENS} tokens per request", "input"
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------- Gemini

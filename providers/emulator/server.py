@@ -6,37 +6,12 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import uvicorn
 
 from .app import Emulator
-
-# The path each protocol's SDK expects under its base_url.
-_BASE_PATH_BY_KIND: Final[dict[str, str]] = {
-    "openai": "/v1",
-    "openai_compatible": "/v1",
-    "deepseek": "",
-    "anthropic": "",
-    "gemini": "/v1beta",
-}
-
-
-def kind_for_provider(provider: str) -> str:
-    """Guess the protocol from a provider name (deepseek*, anthropic*, gemini*, else OpenAI)."""
-    name = provider.lower()
-    for prefix in ("deepseek", "anthropic", "gemini"):
-        if name.startswith(prefix):
-            return prefix
-    return "openai"
-
-
-def base_url_for(root: str, provider: str, kind: str | None = None) -> str:
-    """The base_url that points `provider` at an emulator served at `root`."""
-    kind = kind or kind_for_provider(provider)
-    if kind == "openai" and provider.lower().startswith("deepseek"):
-        kind = "deepseek"  # DeepSeek is stored as kind "openai"; its base URL has no /v1
-    return f"{root.rstrip('/')}/{provider}{_BASE_PATH_BY_KIND.get(kind, '/v1')}"
+from .protocols import base_url_for
 
 
 class EmulatorServer:

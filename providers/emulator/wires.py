@@ -193,8 +193,13 @@ class Wire:
     protocol: ClassVar[str] = ""
     stream_error_after: ClassVar[int] = 2
 
-    def __init__(self, *, invalid_key_prefixes: tuple[str, ...] = ("invalid", "bad")) -> None:
+    def __init__(
+        self, *, invalid_key_prefixes: tuple[str, ...] = ("invalid", "bad"), models_page_size: int = 2
+    ) -> None:
         self.invalid_key_prefixes = invalid_key_prefixes
+        # The largest page of a paged model listing (Gemini's), deliberately small so clients
+        # must follow nextPageToken.
+        self.models_page_size = models_page_size
 
     def key_is_invalid(self, key: str) -> bool:
         return key.lower().startswith(self.invalid_key_prefixes)
@@ -227,6 +232,13 @@ class Wire:
 
     def stream_headers(self, op: Operation, query: Mapping[str, str]) -> dict[str, str]:
         return {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+
+    def streams_as_array(self, query: Mapping[str, str]) -> bool:
+        """Whether a stream goes out as one JSON array rather than server-sent events."""
+        return False
+
+    def json_array(self, events: list[bytes]) -> bytes:
+        raise NotImplementedError
 
     def models(self, query: Mapping[str, str]) -> Reply:
         raise NotImplementedError
@@ -1673,13 +1685,6 @@ class GeminiWire(Wire):
     protocol: ClassVar[str] = "gemini"
     stream_error_after: ClassVar[int] = 1
 
-    def __init__(
-        self, *, invalid_key_prefixes: tuple[str, ...] = ("invalid", "bad"), models_page_size: int = 2
-    ):
-        super().__init__(invalid_key_prefixes=invalid_key_prefixes)
-        # Deliberately small pages, so clients must follow nextPageToken.
-        self.models_page_size = models_page_size
-
     def operation(self, method: str, rest: str) -> Operation | None:
         path = rest.removeprefix("v1beta/").removeprefix("v1/")
         if method == "GET" and path == "models":
@@ -2135,6 +2140,9 @@ class GeminiWire(Wire):
                 event(candidate, self.usage(answer, min(so_far, answer.completion_tokens), thoughts))
             )
         return StreamPlan(events, len(events) - 1)
+
+    def streams_as_array(self, query: Mapping[str, str]) -> bool:
+        return query.get("alt") != "sse"
 
     def json_array(self, events: list[bytes]) -> bytes:
         """The stream as one JSON array, which is what Gemini sends without `alt=sse`."""
