@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from providers.adapters import ChatRequest, Message, ProviderConfig, adapter_for  # noqa: E402
-from providers.emulator.server import base_url_for  # noqa: E402
+from providers.emulator.protocols import base_url_for  # noqa: E402
 
 # provider name (the emulator's path prefix) -> (kind, model)
 CASES = {
