@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "routing",
     "access",
     "analytics",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -164,9 +165,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aip"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = None
-# Without Redis there is no broker to hand work to: tasks run in process.
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL  # without Redis there is no broker: tasks run in process
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
