@@ -10,28 +10,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import structlog
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
 from providers.adapters.errors import ProviderError
-from providers.adapters.messages import ChatRequest
 from providers.catalogue import Catalogue, catalogue_current
-from providers.clients import provider_adapter
 from routing.admission import Admitted, completion_admit, completion_answer, completion_stream_answer
-from routing.api_docs import HELLO, event_stream, request_examples
+from routing.api_docs import HELLO, request_examples
 from routing.api_support import (
     DROP_PARAMS_HEADER,
     DROPPED_PARAMS_HEADER,
     answer_headers,
+    answer_schema,
     chat_command,
     door_error,
     dropped_headers,
     stream_response,
 )
-from routing.commands import CompletionCommand
 from routing.doors.anthropic_messages.render import (
     STREAM_ERROR_TYPES,
     messages_response_render,
@@ -44,13 +41,9 @@ from routing.doors.anthropic_messages.request import (
     snapshot_base,
 )
 from routing.doors.anthropic_messages.stream import MessagesStreamRenderer
-from routing.doors.anthropic_messages.tokens import messages_tokens_estimate
 from routing.doors.anthropic_messages.validation import MessagesError
-from routing.planning import chat_options, resolve_model_name
-from routing.state import routing_view
 from routing.streams import CompletionStream
-
-logger = structlog.get_logger(__name__)
+from routing.token_count import input_tokens_count
 
 TOKEN_COUNT_SOURCE_HEADER = "X-Token-Count-Source"
 
@@ -186,27 +179,25 @@ class MessagesApi(_AnthropicApi):
 
     @extend_schema(
         request=MessagesInputSerializer,
-        responses={
-            (200, "application/json"): inline_serializer(
-                "AnthropicMessage",
-                {
-                    "id": serializers.CharField(),
-                    "type": serializers.CharField(),
-                    "role": serializers.CharField(),
-                    "model": serializers.CharField(),
-                    "content": serializers.ListField(child=serializers.DictField()),
-                    "stop_reason": serializers.CharField(),
-                    "stop_sequence": serializers.CharField(allow_null=True),
-                    "usage": serializers.DictField(),
-                },
-            ),
-            (200, "text/event-stream"): event_stream(
+        responses=answer_schema(
+            "AnthropicMessage",
+            {
+                "id": serializers.CharField(),
+                "type": serializers.CharField(),
+                "role": serializers.CharField(),
+                "model": serializers.CharField(),
+                "content": serializers.ListField(child=serializers.DictField()),
+                "stop_reason": serializers.CharField(),
+                "stop_sequence": serializers.CharField(allow_null=True),
+                "usage": serializers.DictField(),
+            },
+            stream=(
                 "With `stream: true`: Anthropic's events (`message_start`, `content_block_start`, "
                 "`content_block_delta`, `content_block_stop`, `message_delta`, `message_stop`; `error` "
                 "on a failure mid-stream)."
             ),
-            **_ERRORS,
-        },
+            errors=_ERRORS,
+        ),
         examples=request_examples(
             answer={"model": "claude-haiku-4-5", "max_tokens": 256, "messages": HELLO},
             streamed={"model": "claude-haiku-4-5", "max_tokens": 256, "messages": HELLO, "stream": True},
@@ -288,38 +279,6 @@ def _stream(admitted: Admitted[CompletionStream], request, parsed: MessagesInput
 
     headers = {**admitted.limit_headers, **dropped_headers(stream.dropped), "request-id": request.request_id}
     return stream_response(stream, events(), headers)
-
-
-async def input_tokens_count(cmd: CompletionCommand) -> tuple[int, str | None]:
-    """(input tokens, the provider that counted them): Anthropic's own count when an Anthropic
-    provider serves the model (itself, not a fallback), otherwise, or when it cannot be reached, the
-    door's documented estimate (provider None)."""
-    catalogue = await catalogue_current()
-    cmd = resolve_model_name(cmd, catalogue)
-    view = await routing_view(list(catalogue.providers))
-    for provider, model, is_fallback in chat_options(cmd, catalogue):
-        if is_fallback:
-            break
-        adapter = provider_adapter(provider)
-        count = getattr(adapter, "count_tokens", None)
-        state = view.breakers.get(provider.name)
-        if count is None or not provider.configured or (state is not None and state.state == "open"):
-            continue
-        request = ChatRequest(
-            model=model.name,
-            messages=list(cmd.messages),
-            tools=list(cmd.tools) or None,
-            tool_choice=cmd.tool_choice,
-            reasoning_effort=cmd.reasoning_effort,
-            response_format=cmd.response_format,
-            native=cmd.native,
-        )
-        try:
-            return await count(request), provider.display_name
-        except ProviderError as error:
-            logger.info("count_tokens_failed", provider=provider.name, error_kind=error.kind)
-            break
-    return messages_tokens_estimate((cmd.native or {}).get("body") or {}), None
 
 
 class CountTokensApi(_AnthropicApi):

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from core.errors import ApiError, error_body
 from providers.adapters.errors import ProviderError
+from routing.api_docs import event_stream
 from routing.commands import CompletionCommand
 from routing.doors.wire import json_bytes
 
@@ -40,6 +41,20 @@ class OpenAIErrorSerializer(serializers.Serializer):
             "request_id": serializers.CharField(),
         },
     )
+
+
+# The documented error bodies of the OpenAI-compatible APIs, by status.
+OPENAI_ERRORS = {status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)}
+
+
+def answer_schema(name: str, fields: dict[str, Any], *, stream: str, errors: dict) -> dict:
+    """A view's documented `responses`: the answer object (`name` with its `fields`), the streamed
+    answer (described by `stream`) and the error bodies by status."""
+    return {
+        (200, "application/json"): inline_serializer(name, fields),
+        (200, "text/event-stream"): event_stream(stream),
+        **errors,
+    }
 
 
 def cache_directives(request) -> tuple[bool, bool]:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from access.api_views import ClientKeyApiView
 from routing.admission import embedding_answer
 from routing.api_docs import request_examples
-from routing.api_support import OpenAIErrorSerializer, cache_directives, door_error, result_headers
+from routing.api_support import OPENAI_ERRORS, cache_directives, door_error, result_headers
 from routing.doors.common import DoorError
 from routing.doors.openai_embeddings import ENCODINGS, embeddings_render, embeddings_request_parse
 from routing.embedding_plan import EmbeddingCommand
@@ -53,7 +53,7 @@ class EmbeddingsApi(ClientKeyApiView):
                     "provider": serializers.CharField(),
                 },
             ),
-            **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
+            **OPENAI_ERRORS,
         },
         examples=request_examples(
             one={"model": "text-embedding-3-small", "input": "Hello"},

@@ -18,12 +18,13 @@ from core.errors import openai_error_body
 from providers.adapters.errors import ProviderError
 from providers.catalogue import catalogue_current
 from routing.admission import Admitted, completion_answer, completion_stream_answer
-from routing.api_docs import HELLO, event_stream, request_examples
+from routing.api_docs import HELLO, request_examples
 from routing.api_support import (
     DROP_PARAMS_HEADER,
     DROP_PARAMS_PARAMETER,
-    OpenAIErrorSerializer,
+    OPENAI_ERRORS,
     answer_headers,
+    answer_schema,
     chat_command,
     door_error,
     dropped_headers,
@@ -93,25 +94,23 @@ class ChatCompletionsApi(ClientKeyApiView):
 
     @extend_schema(
         request=ChatCompletionInputSerializer,
-        responses={
-            (200, "application/json"): inline_serializer(
-                "ChatCompletion",
-                {
-                    "id": serializers.CharField(),
-                    "object": serializers.CharField(),
-                    "created": serializers.IntegerField(),
-                    "model": serializers.CharField(),
-                    "choices": serializers.ListField(child=serializers.DictField()),
-                    "usage": serializers.DictField(),
-                    "provider": serializers.CharField(),
-                },
-            ),
-            (200, "text/event-stream"): event_stream(
+        responses=answer_schema(
+            "ChatCompletion",
+            {
+                "id": serializers.CharField(),
+                "object": serializers.CharField(),
+                "created": serializers.IntegerField(),
+                "model": serializers.CharField(),
+                "choices": serializers.ListField(child=serializers.DictField()),
+                "usage": serializers.DictField(),
+                "provider": serializers.CharField(),
+            },
+            stream=(
                 "With `stream: true`: `data: {chat.completion.chunk}` lines, then `data: [DONE]`; a "
                 "failure mid-stream is a `data: {\"error\": {...}}` chunk."
             ),
-            **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
-        },
+            errors=OPENAI_ERRORS,
+        ),
         examples=request_examples(
             answer={"model": "gpt-4o-mini", "messages": HELLO},
             streamed={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},

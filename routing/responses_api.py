@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.api_views import ClientKeyApiView
 from providers.adapters.errors import ProviderError
 from routing.admission import Admitted, completion_answer, completion_stream_answer
-from routing.api_docs import event_stream, request_examples
+from routing.api_docs import request_examples
 from routing.api_support import (
     DROP_PARAMS_PARAMETER,
-    OpenAIErrorSerializer,
+    OPENAI_ERRORS,
     answer_headers,
+    answer_schema,
     chat_command,
     door_error,
     dropped_headers,
@@ -94,26 +95,24 @@ class ResponsesApi(ClientKeyApiView):
 
     @extend_schema(
         request=ResponseCreateSerializer,
-        responses={
-            (200, "application/json"): inline_serializer(
-                "ResponseObject",
-                {
-                    "id": serializers.CharField(),
-                    "object": serializers.CharField(),
-                    "created_at": serializers.IntegerField(),
-                    "status": serializers.CharField(),
-                    "model": serializers.CharField(),
-                    "output": serializers.ListField(child=serializers.DictField()),
-                    "usage": serializers.DictField(),
-                    "provider": serializers.CharField(),
-                },
-            ),
-            (200, "text/event-stream"): event_stream(
+        responses=answer_schema(
+            "ResponseObject",
+            {
+                "id": serializers.CharField(),
+                "object": serializers.CharField(),
+                "created_at": serializers.IntegerField(),
+                "status": serializers.CharField(),
+                "model": serializers.CharField(),
+                "output": serializers.ListField(child=serializers.DictField()),
+                "usage": serializers.DictField(),
+                "provider": serializers.CharField(),
+            },
+            stream=(
                 "With `stream: true`: the Responses events (`event:` and `data:` lines), from "
                 "`response.created` to `response.completed`, `response.incomplete` or `response.failed`."
             ),
-            **{status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)},
-        },
+            errors=OPENAI_ERRORS,
+        ),
         examples=request_examples(
             answer={"model": "gpt-4o-mini", "input": "Hello"},
             streamed={"model": "gpt-4o-mini", "input": "Hello", "stream": True},
