@@ -27,11 +27,9 @@ _TOOL_CHOICE_MODES: Final[dict[str, str]] = {
     "function": "ANY",
 }
 # reasoning_effort → thinkingLevel (Gemini 3 and later) or thinkingBudget (2.5; -1 = dynamic).
+# Gemini's levels are the efforts' names in capitals; it has none above HIGH.
 _THINKING_LEVELS: Final[dict[str, str]] = {
-    "minimal": "MINIMAL",
-    "low": "LOW",
-    "medium": "MEDIUM",
-    "high": "HIGH",
+    **{effort: effort.upper() for effort in ("minimal", "low", "medium", "high")},
     "xhigh": "HIGH",
     "max": "HIGH",
 }
