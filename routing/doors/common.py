@@ -41,6 +41,7 @@ def unsupported(message: str, param: str) -> DoorError:
 
 
 def number_parse(body: dict, name: str, low: float, high: float) -> float | None:
+    """An optional finite number between `low` and `high`."""
     value = body.get(name)
     if value is None:
         return None
@@ -52,6 +53,7 @@ def number_parse(body: dict, name: str, low: float, high: float) -> float | None
 
 
 def integer_parse(body: dict, name: str, low: int, high: int | None = None) -> int | None:
+    """An optional integer of at least `low` (and at most `high`)."""
     value = body.get(name)
     if value is None:
         return None
@@ -64,6 +66,7 @@ def integer_parse(body: dict, name: str, low: int, high: int | None = None) -> i
 
 
 def string_parse(value: Any, param: str, *, max_length: int = 100_000, allow_empty: bool = True) -> str:
+    """A string parameter, within its length."""
     if not isinstance(value, str):
         raise DoorError(f"{param} must be a string", param=param)
     if len(value) > max_length:

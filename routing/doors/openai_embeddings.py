@@ -25,6 +25,8 @@ _TOP_LEVEL: Final = frozenset({"model", "input", "dimensions", "encoding_format"
 
 @dataclass
 class EmbeddingsInput:
+    """A parsed embeddings request."""
+
     model: str
     inputs: tuple[str | tuple[int, ...], ...]
     dimensions: int | None = None
@@ -101,6 +103,7 @@ def encode_vector(values: list[float], encoding: str) -> list[float] | str:
 def embeddings_render(
     vectors: list[list[float]], *, model: str, usage: Usage, encoding_format: str, provider: str
 ) -> dict[str, Any]:
+    """OpenAI's `CreateEmbeddingResponse`, each vector encoded as the client asked."""
     return {
         "object": "list",
         "data": [

@@ -23,9 +23,11 @@ class RouteControls:
 
     @property
     def empty(self) -> bool:
+        """The client set no control."""
         return self == RouteControls()
 
     def as_dict(self) -> dict[str, Any]:
+        """As recorded with the request."""
         return {
             "order": list(self.order),
             "only": list(self.only),

@@ -66,6 +66,7 @@ def wrong_block(kind: str, where: str, allowed: frozenset[str]) -> MessagesError
 
 
 def text_block(block: dict, where: str) -> str:
+    """A `text` block's text."""
     keys_check(block, _BLOCK_KEYS["text"], where)
     return string_parse(block.get("text"), f"{where}.text")
 

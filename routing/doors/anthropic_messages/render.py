@@ -24,6 +24,7 @@ STREAM_ERROR_TYPES: Final[dict[str, str]] = {
 
 
 def stop_reason(finish_reason: str | None) -> str:
+    """The internal finish reason as Anthropic's `stop_reason`."""
     return STOP_REASONS.get(finish_reason or "stop", "end_turn")
 
 

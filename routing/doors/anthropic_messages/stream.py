@@ -30,6 +30,7 @@ class MessagesStreamRenderer:
         self.tool_blocks: dict[int, int] = {}  # tool-call index -> block index
 
     def chunk(self, chunk) -> list[bytes]:
+        """The events of one chunk (a forwarded stream's own event, or the translated ones)."""
         if self.native is None:
             self.native = chunk.native is not None
         if self.native:

@@ -13,6 +13,7 @@ class MessagesError(RequestError):
 
 
 def keys_check(obj: dict, allowed: frozenset[str] | set[str], where: str) -> None:
+    """A field the door does not know is refused by name, never ignored."""
     unknown = sorted(set(obj) - set(allowed))
     if unknown:
         name = f"{where}.{unknown[0]}" if where else unknown[0]
@@ -20,6 +21,7 @@ def keys_check(obj: dict, allowed: frozenset[str] | set[str], where: str) -> Non
 
 
 def string_parse(value: Any, where: str, *, allow_empty: bool = True, max_length: int | None = None) -> str:
+    """A string field, within its length."""
     if not isinstance(value, str):
         raise MessagesError(f"{where}: Input should be a valid string", param=where)
     if not allow_empty and not value:
@@ -30,6 +32,7 @@ def string_parse(value: Any, where: str, *, allow_empty: bool = True, max_length
 
 
 def number_parse(body: dict, name: str, low: float, high: float) -> float | None:
+    """An optional finite number between `low` and `high`."""
     value = body.get(name)
     if value is None:
         return None
@@ -41,6 +44,7 @@ def number_parse(body: dict, name: str, low: float, high: float) -> float | None
 
 
 def integer_parse(value: Any, where: str, low: int) -> int:
+    """An integer of at least `low`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise MessagesError(f"{where}: Input should be a valid integer", param=where)
     if value < low:

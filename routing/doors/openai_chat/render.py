@@ -9,6 +9,7 @@ from providers.adapters.results import Usage
 
 
 def tool_call_body(call: ToolCall) -> dict[str, Any]:
+    """A tool call as a message's `tool_calls` entry."""
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
@@ -27,6 +28,7 @@ def assistant_message(content: str, tool_calls, *, refusal: str | None = None, r
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
+    """OpenAI's `usage`, with the cached and reasoning token details."""
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,

@@ -18,10 +18,12 @@ _INCOMPLETE_REASONS: Final[dict[str, str]] = {
 
 
 def new_id(prefix: str) -> str:
+    """An id in OpenAI's style: `resp_...`, `msg_...`, `fc_...`."""
     return f"{prefix}_{secrets.token_hex(16)}"
 
 
 def usage_render(usage: Usage | None) -> dict[str, Any] | None:
+    """The Response object's `usage`."""
     if usage is None:
         return None
     return {
@@ -43,19 +45,23 @@ def response_status(finish_reason: str | None) -> tuple[str, dict[str, str] | No
 
 
 def output_text_part(text: str) -> dict[str, Any]:
+    """A message item's text part."""
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
 def reasoning_text_part(text: str) -> dict[str, Any]:
+    """A reasoning item's text part."""
     return {"type": "reasoning_text", "text": text}
 
 
 def message_item(item_id: str, text: str, *, status: str, refusal: str | None = None) -> dict[str, Any]:
+    """The assistant message output item (a refusal part when the model only refused)."""
     content = [{"type": "refusal", "refusal": refusal}] if refusal and not text else [output_text_part(text)]
     return {"id": item_id, "type": "message", "role": "assistant", "status": status, "content": content}
 
 
 def reasoning_item(item_id: str, text: str, *, status: str = "completed") -> dict[str, Any]:
+    """A reasoning output item."""
     return {
         "id": item_id,
         "type": "reasoning",
@@ -66,6 +72,7 @@ def reasoning_item(item_id: str, text: str, *, status: str = "completed") -> dic
 
 
 def call_item(item_id: str, call: ToolCall, *, status: str = "completed") -> dict[str, Any]:
+    """A function_call output item."""
     return {
         "id": item_id,
         "type": "function_call",
@@ -95,6 +102,7 @@ class ResponseShape:
         incomplete: dict[str, str] | None = None,
         error: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The Response object as it stands at `status`."""
         parsed = self.parsed
         done = status in ("completed", "incomplete", "failed")
         body: dict[str, Any] = {

@@ -79,6 +79,7 @@ class ResponseStreamRenderer:
         return self.shape.body(model=self.model, status=status, provider=self.provider, **extra)
 
     def start(self) -> list[dict[str, Any]]:
+        """response.created and response.in_progress."""
         return [
             self._event("response.created", response=self._body("in_progress", output=[])),
             self._event("response.in_progress", response=self._body("in_progress", output=[])),
@@ -182,6 +183,7 @@ class ResponseStreamRenderer:
         return events
 
     def chunk(self, *, delta: str = "", reasoning: str = "", tool_call_deltas=()) -> list[dict[str, Any]]:
+        """The events of one chunk: reasoning text, answer text, then function-call pieces."""
         events: list[dict[str, Any]] = []
         if reasoning:
             events += self._text_delta("reasoning", reasoning)
@@ -222,6 +224,7 @@ class ResponseStreamRenderer:
     def finish(
         self, *, finish_reason: str | None, usage: Usage | None, tool_calls: list[ToolCall]
     ) -> list[dict[str, Any]]:
+        """Every open item closed, then response.completed (or response.incomplete)."""
         status, incomplete = response_status(finish_reason)
         events: list[dict[str, Any]] = []
         events += self._close_text_item(self.open["reasoning"])
