@@ -21,10 +21,12 @@ from .wires import AnthropicWire, DeepSeekWire, GeminiWire, OpenAIWire, Wire
 class EmulatedProtocol:
     """One wire and what recognises a request for it: a provider name starting with
     `name_prefix`, a path starting with one of `path_prefixes` or equal to one of `paths`, a
-    header of `headers`, or (`bare_paths`) a real path without a provider name and without `v1/`."""
+    header of `headers`, or (`bare_paths`) a real path without a provider name and without `v1/`.
+    `model` is a model the emulator answers in this protocol, for examples and tests."""
 
     kind: str
     wire: type[Wire]
+    model: str
     name_prefix: str = ""
     path_prefixes: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
@@ -43,16 +45,21 @@ class EmulatedProtocol:
 
 # In the order they are tried; the last one answers everything else.
 EMULATED_PROTOCOLS: Final[tuple[EmulatedProtocol, ...]] = (
-    EmulatedProtocol("gemini", GeminiWire, name_prefix="gemini", path_prefixes=("v1beta/",)),
+    EmulatedProtocol(
+        "gemini", GeminiWire, "gemini-2.5-flash", name_prefix="gemini", path_prefixes=("v1beta/",)
+    ),
     EmulatedProtocol(
         "anthropic",
         AnthropicWire,
+        "claude-sonnet-4-6",
         name_prefix="anthropic",
         paths=("v1/messages",),
         headers=("anthropic-version",),
     ),
-    EmulatedProtocol("deepseek", DeepSeekWire, name_prefix="deepseek", bare_paths=True),
-    EmulatedProtocol("openai", OpenAIWire),
+    EmulatedProtocol("deepseek", DeepSeekWire, "deepseek-chat", name_prefix="deepseek", bare_paths=True),
+    # Any OpenAI-compatible server: only ever chosen by its kind (`base_url_for`, tests).
+    EmulatedProtocol("openai_compatible", OpenAIWire, "llama-3.1-8b-instruct"),
+    EmulatedProtocol("openai", OpenAIWire, "gpt-4.1-mini"),
 )
 DEFAULT_KIND: Final = EMULATED_PROTOCOLS[-1].kind
 
@@ -64,6 +71,11 @@ def emulated_kind(*, label: str | None, rest: str, headers: Mapping[str, str]) -
         if protocol.recognises(name=name, bare=label is None, rest=rest, headers=headers):
             return protocol.kind
     return DEFAULT_KIND
+
+
+def emulated_model(kind: str) -> str:
+    """A model the emulator answers in protocol `kind`."""
+    return next(protocol.model for protocol in EMULATED_PROTOCOLS if protocol.kind == kind)
 
 
 def kind_for_provider(provider: str) -> str:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from providers.adapters import ChatRequest, Message, ProviderAdapter, ProviderConfig, adapter_for
+from providers.adapters.protocols import protocols_all
 from providers.emulator import EmulatorServer
+from providers.emulator.protocols import emulated_model
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "provider_formats"
 API_KEY = "sk-emulator-test-0123456789abcdef"
@@ -29,15 +31,10 @@ class ProviderCase:
     model: str
 
 
+# One case per declared protocol: a dialect (DeepSeek) is stored as the kind it refines.
 PROVIDERS: dict[str, ProviderCase] = {
-    case.name: case
-    for case in (
-        ProviderCase("openai", "openai", "gpt-4.1-mini"),
-        ProviderCase("deepseek", "openai", "deepseek-chat"),
-        ProviderCase("openai_compatible", "openai_compatible", "llama-3.1-8b-instruct"),
-        ProviderCase("anthropic", "anthropic", "claude-sonnet-4-6"),
-        ProviderCase("gemini", "gemini", "gemini-2.5-flash"),
-    )
+    kind: ProviderCase(kind, protocol.dialect_of or kind, emulated_model(kind))
+    for kind, protocol in protocols_all().items()
 }
 
 
