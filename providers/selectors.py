@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from core.shared_state import shared_state
 from providers.models import HealthCheckResult, HealthReport, HealthStatus, Provider
 
 
@@ -116,8 +117,6 @@ HEALTH_STATUS_STAMP_KEY = "health:status:published_at"
 
 async def provider_health_statuses() -> dict[str, str]:
     """The latest probe status per provider, as the health checker publishes it."""
-    from core.shared_state import shared_state
-
     state = shared_state()
     statuses = await state.hgetall(HEALTH_STATUS_KEY)
     stamp = await state.get(HEALTH_STATUS_STAMP_KEY)
