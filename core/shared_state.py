@@ -55,16 +55,19 @@ _memory_state = MemoryState()
 _redis_url = ""
 _sync_state: MemoryState | RedisSyncState = _memory_state
 _redis_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisState] = weakref.WeakKeyDictionary()
+# Clients for URLs configured before, kept until their loop closes them (`shared_state_aclose`).
+_retired_states: list[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisState]] = []
 
 
 def shared_state_configure(*, redis_url: str) -> None:
     """Choose the store: Redis at `redis_url`, or this process's memory when it is empty. Async
-    clients made for another URL are dropped (each loop makes a new one on its next call)."""
+    clients made for another URL are retired (each loop makes a new one on its next call)."""
     global _redis_url, _sync_state, _redis_states
     if redis_url == _redis_url:
         return
     _redis_url = redis_url
     _sync_state = _redis_sync_state(redis_url) if redis_url else _memory_state
+    _retired_states[:] = [states for states in (*_retired_states, _redis_states) if states]
     _redis_states = weakref.WeakKeyDictionary()
 
 
@@ -129,14 +132,15 @@ def shared_stream_group(stream: str, *, group: str) -> RedisStreamGroup | None:
 
 
 async def shared_state_aclose() -> None:
-    """Close this loop's Redis client (ASGI lifespan shutdown)."""
+    """Close this loop's Redis clients (ASGI lifespan shutdown)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    state = _redis_states.pop(loop, None)
-    if state is not None:
-        await state.aclose()
+    for states in (_redis_states, *_retired_states):
+        state = states.pop(loop, None)
+        if state is not None:
+            await state.aclose()
 
 
 def shared_state_reset_for_tests(*, cache_only: bool = False) -> None:
