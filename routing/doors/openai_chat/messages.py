@@ -29,6 +29,8 @@ _MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
 
 def _text_parts(content: Any, param: str, *, allow_refusal: bool = False) -> str:
     """A string, or a list of text parts joined (system, developer, assistant and tool messages)."""
+    if isinstance(content, str):
+        return content  # the common case, read without building a part reader
 
     def part_text(part: dict, where: str) -> str:
         kind = part.get("type")

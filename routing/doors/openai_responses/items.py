@@ -54,6 +54,8 @@ _MESSAGE_KEYS: Final = frozenset({"type", "role", "content", "id", "status", "ph
 
 def _input_text_parts(content: Any, param: str, *, kinds: tuple[str, ...]) -> str:
     """A string, or text parts of the given types joined."""
+    if isinstance(content, str):
+        return content  # the common case, read without building a part reader
 
     def part_text(part: dict, where: str) -> str:
         kind = part.get("type")
