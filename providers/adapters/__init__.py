@@ -1,4 +1,6 @@
-"""Provider adapters: one module per wire protocol behind the interface in `base`.
+"""Provider adapters: one package per wire protocol (openai, anthropic, gemini) behind the
+interface in `base`, each declaring its protocols in its `__init__` (see `protocols`); the types
+they share are in `messages` (requests), `results` (answers) and `errors`.
 
 Django-free: nothing here imports Django or the project's apps.
 """
