@@ -181,22 +181,14 @@ class MessagesApi(_AnthropicApi):
         request=MessagesInputSerializer,
         responses=answer_schema(
             "AnthropicMessage",
-            {
-                "id": serializers.CharField(),
-                "type": serializers.CharField(),
-                "role": serializers.CharField(),
-                "model": serializers.CharField(),
-                "content": serializers.ListField(child=serializers.DictField()),
-                "stop_reason": serializers.CharField(),
-                "stop_sequence": serializers.CharField(allow_null=True),
-                "usage": serializers.DictField(),
-            },
             stream=(
                 "With `stream: true`: Anthropic's events (`message_start`, `content_block_start`, "
                 "`content_block_delta`, `content_block_stop`, `message_delta`, `message_stop`; `error` "
                 "on a failure mid-stream)."
             ),
             errors=_ERRORS,
+            id=str, type=str, role=str, model=str, content=list,
+            stop_reason=str, stop_sequence=None, usage=dict,
         ),
         examples=request_examples(
             answer={"model": "claude-haiku-4-5", "max_tokens": 256, "messages": HELLO},

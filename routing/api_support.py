@@ -47,11 +47,23 @@ class OpenAIErrorSerializer(serializers.Serializer):
 OPENAI_ERRORS = {status: OpenAIErrorSerializer for status in (400, 401, 402, 403, 404, 429, 503)}
 
 
-def answer_schema(name: str, fields: dict[str, Any], *, stream: str, errors: dict) -> dict:
-    """A view's documented `responses`: the answer object (`name` with its `fields`), the streamed
-    answer (described by `stream`) and the error bodies by status."""
+def _field(kind: Any) -> serializers.Field:
+    if kind is list:
+        return serializers.ListField(child=serializers.DictField())
+    if kind is dict:
+        return serializers.DictField()
+    if kind is int:
+        return serializers.IntegerField()
+    return serializers.CharField(allow_null=kind is None)
+
+
+def answer_schema(name: str, *, stream: str, errors: dict, **fields: Any) -> dict:
+    """A view's documented `responses`: the answer object `name` (each field by its JSON type: str,
+    int, dict, list of objects, or None for a string that may be null), the streamed answer
+    (described by `stream`) and the error bodies by status."""
+    answer = inline_serializer(name, {key: _field(kind) for key, kind in fields.items()})
     return {
-        (200, "application/json"): inline_serializer(name, fields),
+        (200, "application/json"): answer,
         (200, "text/event-stream"): event_stream(stream),
         **errors,
     }

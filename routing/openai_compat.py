@@ -96,20 +96,12 @@ class ChatCompletionsApi(ClientKeyApiView):
         request=ChatCompletionInputSerializer,
         responses=answer_schema(
             "ChatCompletion",
-            {
-                "id": serializers.CharField(),
-                "object": serializers.CharField(),
-                "created": serializers.IntegerField(),
-                "model": serializers.CharField(),
-                "choices": serializers.ListField(child=serializers.DictField()),
-                "usage": serializers.DictField(),
-                "provider": serializers.CharField(),
-            },
             stream=(
                 "With `stream: true`: `data: {chat.completion.chunk}` lines, then `data: [DONE]`; a "
                 "failure mid-stream is a `data: {\"error\": {...}}` chunk."
             ),
             errors=OPENAI_ERRORS,
+            id=str, object=str, created=int, model=str, choices=list, usage=dict, provider=str,
         ),
         examples=request_examples(
             answer={"model": "gpt-4o-mini", "messages": HELLO},

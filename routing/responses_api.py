@@ -97,21 +97,12 @@ class ResponsesApi(ClientKeyApiView):
         request=ResponseCreateSerializer,
         responses=answer_schema(
             "ResponseObject",
-            {
-                "id": serializers.CharField(),
-                "object": serializers.CharField(),
-                "created_at": serializers.IntegerField(),
-                "status": serializers.CharField(),
-                "model": serializers.CharField(),
-                "output": serializers.ListField(child=serializers.DictField()),
-                "usage": serializers.DictField(),
-                "provider": serializers.CharField(),
-            },
             stream=(
                 "With `stream: true`: the Responses events (`event:` and `data:` lines), from "
                 "`response.created` to `response.completed`, `response.incomplete` or `response.failed`."
             ),
             errors=OPENAI_ERRORS,
+            id=str, object=str, created_at=int, status=str, model=str, output=list, usage=dict, provider=str,
         ),
         examples=request_examples(
             answer={"model": "gpt-4o-mini", "input": "Hello"},
