@@ -126,11 +126,6 @@ class RedisState:
     async def ping(self) -> None:
         await self._redis.ping()
 
-    @property
-    def client(self):
-        """The raw client, for the few callers that need a command of their own."""
-        return self._redis
-
     async def aclose(self) -> None:
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from core.shared_state import shared_state
+from core.shared_state import shared_state, shared_state_spans_processes
 
 STATUS_CHECK_TIMEOUT_S = 2.0
 
@@ -70,7 +70,7 @@ async def _check_database() -> None:
 
 
 async def _check_redis() -> None:
-    await shared_state().client.ping()
+    await shared_state().ping()
 
 
 async def _check_celery() -> dict[str, Any]:
@@ -87,7 +87,7 @@ async def service_status() -> dict[str, Any]:
 
     checks: dict[str, Any] = {}
     pending = {"database": _timed_check(_check_database)}
-    if settings.REDIS_URL:
+    if shared_state_spans_processes():
         pending["redis"] = _timed_check(_check_redis)
     else:
         checks["redis"] = {"status": "not configured"}
