@@ -5,8 +5,8 @@ from django.utils.html import format_html
 
 from analytics import charts as charts_lib
 from analytics.charts import color_for
+from analytics.dashboard import dashboard_series
 from analytics.models import CostDashboard, UsageAttempt, UsageDeadLetter, UsageRecord
-from analytics.selectors import dashboard_series
 from core.money import usd_amount, usd_axis, usd_text
 
 
@@ -127,6 +127,59 @@ def _percent(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def _dashboard_charts(data: dict) -> list[tuple[str, str]]:
+    """The dashboard's charts, each with its heading, from `dashboard_series`."""
+    colors = {provider: color_for(i) for i, provider in enumerate(data["providers"])}
+    day_labels = [d.isoformat() for d in data["days"]]
+    return [
+        ("Cost per day by provider (USD)", charts_lib.stacked_columns(
+            chart_id="chart-cost-per-day",
+            title="Cost per day by provider",
+            categories=day_labels,
+            series=[
+                charts_lib.Series(p, [float(data["cost_per_day"][d][p]) for d in data["days"]], colors[p])
+                for p in data["providers"]
+            ],
+            format_value=_usd,
+        )),
+        ("Tokens by model", charts_lib.horizontal_bars(
+            chart_id="chart-tokens-by-model",
+            title="Tokens by model",
+            rows=[(label, [("prompt", prompt), ("completion", completion)])
+                  for label, prompt, completion in data["tokens_by_model"][:15]],
+            colors={"prompt": color_for(0), "completion": color_for(1)},
+            format_value=_tokens,
+        )),
+        ("Saved by the response cache (USD, at catalogue prices)", charts_lib.stacked_columns(
+            chart_id="chart-cache-savings",
+            title="Cache savings per day",
+            categories=day_labels,
+            series=[charts_lib.Series(
+                "cache savings", [float(data["savings_per_day"][d]) for d in data["days"]], color_for(2)
+            )],
+            format_value=_usd,
+        )),
+        (ATTEMPT_ERRORS_TITLE, charts_lib.horizontal_bars(
+            chart_id="chart-error-rate",
+            title="Attempt error rate by provider",
+            rows=[(f"{provider} ({failed}/{attempts} attempts)", [("failed attempts", rate)])
+                  for provider, rate, failed, attempts in data["error_rate"]],
+            colors={"failed attempts": color_for(3)},
+            format_value=_percent,
+            axis_max=1.0,
+        )),
+        ("Requests answered with an error, by the provider that answered", charts_lib.horizontal_bars(
+            chart_id="chart-request-errors",
+            title="Request error rate by provider",
+            rows=[(f"{provider} ({errors}/{requests} requests)", [("request errors", rate)])
+                  for provider, rate, errors, requests in data["request_errors"]],
+            colors={"request errors": color_for(4)},
+            format_value=_percent,
+            axis_max=1.0,
+        )),
+    ]
+
+
 @admin.register(CostDashboard)
 class CostDashboardAdmin(admin.ModelAdmin):
     """The cost dashboard: server-side SVG charts over the daily rollups. Any staff user may see it."""
@@ -154,55 +207,7 @@ class CostDashboardAdmin(admin.ModelAdmin):
         if days not in DASHBOARD_PERIODS:
             days = 30
         data = dashboard_series(days=days)
-        colors = {provider: color_for(i) for i, provider in enumerate(data["providers"])}
-        day_labels = [d.isoformat() for d in data["days"]]
-        charts = [
-            ("Cost per day by provider (USD)", charts_lib.stacked_columns(
-                chart_id="chart-cost-per-day",
-                title="Cost per day by provider",
-                categories=day_labels,
-                series=[
-                    charts_lib.Series(p, [float(data["cost_per_day"][d][p]) for d in data["days"]], colors[p])
-                    for p in data["providers"]
-                ],
-                format_value=_usd,
-            )),
-            ("Tokens by model", charts_lib.horizontal_bars(
-                chart_id="chart-tokens-by-model",
-                title="Tokens by model",
-                rows=[(label, [("prompt", prompt), ("completion", completion)])
-                      for label, prompt, completion in data["tokens_by_model"][:15]],
-                colors={"prompt": color_for(0), "completion": color_for(1)},
-                format_value=_tokens,
-            )),
-            ("Saved by the response cache (USD, at catalogue prices)", charts_lib.stacked_columns(
-                chart_id="chart-cache-savings",
-                title="Cache savings per day",
-                categories=day_labels,
-                series=[charts_lib.Series(
-                    "cache savings", [float(data["savings_per_day"][d]) for d in data["days"]], color_for(2)
-                )],
-                format_value=_usd,
-            )),
-            (ATTEMPT_ERRORS_TITLE, charts_lib.horizontal_bars(
-                chart_id="chart-error-rate",
-                title="Attempt error rate by provider",
-                rows=[(f"{provider} ({failed}/{attempts} attempts)", [("failed attempts", rate)])
-                      for provider, rate, failed, attempts in data["error_rate"]],
-                colors={"failed attempts": color_for(3)},
-                format_value=_percent,
-                axis_max=1.0,
-            )),
-            ("Requests answered with an error, by the provider that answered", charts_lib.horizontal_bars(
-                chart_id="chart-request-errors",
-                title="Request error rate by provider",
-                rows=[(f"{provider} ({errors}/{requests} requests)", [("request errors", rate)])
-                      for provider, rate, errors, requests in data["request_errors"]],
-                colors={"request errors": color_for(4)},
-                format_value=_percent,
-                axis_max=1.0,
-            )),
-        ]
+        charts = _dashboard_charts(data)
         context = {
             **self.admin_site.each_context(request),
             "title": "Cost dashboard",

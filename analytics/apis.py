@@ -12,15 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import HasAnalyticsScope
+from analytics.figures import MAX_RANGE_DAYS, MONEY_FORMAT
 from analytics.metrics import process_figures
-from analytics.selectors import (
-    DIMENSIONS,
-    MAX_RANGE_DAYS,
-    MONEY_FORMAT,
-    parse_window,
-    usage_costs,
-    usage_metrics,
-)
+from analytics.usage_costs import DIMENSIONS, usage_costs
+from analytics.usage_metrics import parse_window, usage_metrics
 from core.errors import ApiError
 
 DEFAULT_WINDOW = "24h"

@@ -7,7 +7,7 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         from access.limits import access_spend_source_register
-        from analytics.selectors import usage_spend_for_key
+        from analytics.usage_costs import usage_spend_for_key
 
         # A key's month of spend is rebuilt from its usage records when shared state lost it.
         access_spend_source_register(usage_spend_for_key)

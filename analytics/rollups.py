@@ -8,7 +8,7 @@ to backfill).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
@@ -21,7 +21,62 @@ from analytics.models import (
     UsageRecord,
     UsageRollupDay,
 )
-from analytics.selectors import day_start
+from analytics.usage_source import day_start
+
+
+def _record_rollups(*, day: date, begin: datetime, end: datetime) -> list[UsageDailyRollup]:
+    """The day's usage records summed by provider, model, API key and status."""
+    groups = (
+        UsageRecord.objects.filter(created_at__gte=begin, created_at__lt=end)
+        .values("provider", "model", "api_key_id", "status")
+        .annotate(
+            requests=Count("id"),
+            failovers=Count("id", filter=Q(attempts__gt=1)),
+            streamed=Count("id", filter=Q(streamed=True)),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            cached_tokens=Sum("cached_tokens"),
+            cache_write_tokens=Sum("cache_write_tokens"),
+            reasoning_tokens=Sum("reasoning_tokens"),
+            cost_usd=Sum("cost_usd"),
+            latency_ms_sum=Sum("latency_ms"),
+        )
+        .order_by()
+    )
+    return [
+        UsageDailyRollup(
+            day=day,
+            provider=g["provider"],
+            model=g["model"],
+            api_key_id=g["api_key_id"] or 0,
+            status=g["status"],
+            requests=g["requests"],
+            failovers=g["failovers"],
+            streamed=g["streamed"],
+            prompt_tokens=g["prompt_tokens"] or 0,
+            completion_tokens=g["completion_tokens"] or 0,
+            cached_tokens=g["cached_tokens"] or 0,
+            cache_write_tokens=g["cache_write_tokens"] or 0,
+            reasoning_tokens=g["reasoning_tokens"] or 0,
+            cost_usd=g["cost_usd"] or 0,
+            latency_ms_sum=g["latency_ms_sum"] or 0,
+        )
+        for g in groups
+    ]
+
+
+def _attempt_rollups(*, day: date, begin: datetime, end: datetime) -> list[UsageAttemptDailyRollup]:
+    """The day's upstream attempts counted by provider, model and error code."""
+    return [
+        UsageAttemptDailyRollup(
+            day=day, provider=g["provider"], model=g["model"], error_code=g["error_code"],
+            attempts=g["n"], latency_ms_sum=g["latency"] or 0,
+        )
+        for g in UsageAttempt.objects.filter(created_at__gte=begin, created_at__lt=end)
+        .values("provider", "model", "error_code")
+        .annotate(n=Count("id"), latency=Sum("latency_ms"))
+        .order_by()
+    ]
 
 
 def usage_rollup_day(*, day: date) -> int:
@@ -37,53 +92,8 @@ def usage_rollup_day(*, day: date) -> int:
         marker = UsageRollupDay.objects.select_for_update().get(day=day)
         # Taken before the read: a record that lands after it is not claimed as included.
         computed_at = timezone.now()
-        groups = (
-            UsageRecord.objects.filter(created_at__gte=begin, created_at__lt=end)
-            .values("provider", "model", "api_key_id", "status")
-            .annotate(
-                requests=Count("id"),
-                failovers=Count("id", filter=Q(attempts__gt=1)),
-                streamed=Count("id", filter=Q(streamed=True)),
-                prompt_tokens=Sum("prompt_tokens"),
-                completion_tokens=Sum("completion_tokens"),
-                cached_tokens=Sum("cached_tokens"),
-                cache_write_tokens=Sum("cache_write_tokens"),
-                reasoning_tokens=Sum("reasoning_tokens"),
-                cost_usd=Sum("cost_usd"),
-                latency_ms_sum=Sum("latency_ms"),
-            )
-            .order_by()
-        )
-        rows = [
-            UsageDailyRollup(
-                day=day,
-                provider=g["provider"],
-                model=g["model"],
-                api_key_id=g["api_key_id"] or 0,
-                status=g["status"],
-                requests=g["requests"],
-                failovers=g["failovers"],
-                streamed=g["streamed"],
-                prompt_tokens=g["prompt_tokens"] or 0,
-                completion_tokens=g["completion_tokens"] or 0,
-                cached_tokens=g["cached_tokens"] or 0,
-                cache_write_tokens=g["cache_write_tokens"] or 0,
-                reasoning_tokens=g["reasoning_tokens"] or 0,
-                cost_usd=g["cost_usd"] or 0,
-                latency_ms_sum=g["latency_ms_sum"] or 0,
-            )
-            for g in groups
-        ]
-        attempt_rows = [
-            UsageAttemptDailyRollup(
-                day=day, provider=g["provider"], model=g["model"], error_code=g["error_code"],
-                attempts=g["n"], latency_ms_sum=g["latency"] or 0,
-            )
-            for g in UsageAttempt.objects.filter(created_at__gte=begin, created_at__lt=end)
-            .values("provider", "model", "error_code")
-            .annotate(n=Count("id"), latency=Sum("latency_ms"))
-            .order_by()
-        ]
+        rows = _record_rollups(day=day, begin=begin, end=end)
+        attempt_rows = _attempt_rollups(day=day, begin=begin, end=end)
         UsageDailyRollup.objects.filter(day=day).delete()
         UsageDailyRollup.objects.bulk_create(rows, batch_size=1000)
         UsageAttemptDailyRollup.objects.filter(day=day).delete()
