@@ -9,7 +9,9 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from providers.models import PriceChange, PriceSync, ProviderModel
-from providers.pricing import PRICE_CLASSES, describe_price_data, pricing_of
+from providers.price_classes import PRICE_CLASSES
+from providers.price_data import describe_price_data
+from providers.pricing import pricing_of
 
 
 def pricing_status(obj: ProviderModel):

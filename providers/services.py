@@ -9,23 +9,20 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
-from providers.models import ModelKind, PriceChange, PriceSync, Provider, ProviderKind, ProviderModel
-from providers.pricing import (
-    PRICE_COLUMNS,
-    SOURCE_CATALOGUE,
-    SOURCE_UNKNOWN,
+from providers.adapters.protocols import provider_kind_choices
+from providers.models import ModelKind, PriceChange, PriceSync, Provider, ProviderModel
+from providers.price_classes import PRICE_COLUMNS, SOURCE_CATALOGUE, SOURCE_UNKNOWN, synced_form
+from providers.price_data import price_changes, price_data_comparable
+from providers.price_sources import (
     ModelPrices,
     PriceSource,
     default_model_prices,
     installed_source,
-    price_changes,
-    price_data_comparable,
     prices_from_catalogue,
     prices_from_cost_per_token,
-    pricing_of,
     source_from_raw,
-    synced_form,
 )
+from providers.pricing import pricing_of
 
 
 class CatalogueError(ValueError):
@@ -77,7 +74,7 @@ def catalogue_load(*, path: Path | None = None) -> dict[str, Any]:
         raise CatalogueError(f"catalogue file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
         raise CatalogueError(f"catalogue file {path} needs a 'providers' mapping")
-    kinds = set(ProviderKind.values)
+    kinds = {kind for kind, _ in provider_kind_choices()}
     for name, spec in data["providers"].items():
         if not isinstance(spec, dict) or spec.get("kind") not in kinds:
             raise CatalogueError(f"provider {name!r}: 'kind' must be one of {sorted(kinds)}")

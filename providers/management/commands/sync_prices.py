@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from providers.pricing import installed_source, source_from_path
+from providers.price_sources import installed_source, source_from_path
 from providers.services import prices_sync
 
 
