@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +144,7 @@ def _time_get(client, path: str, secret: str, runs: int) -> tuple[list[float], d
     return timings, body
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=90)
@@ -152,17 +152,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="leave the bench rows in the database")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    _setup(args)
+
+def _fill(args: argparse.Namespace, key_ids: list[int], today: date) -> None:
+    """The usage records (COPY), then their rollups, timed; and the periodic rollup task once."""
     from django.db import connection
-    from django.test import Client
-    from django.utils import timezone
 
-    from analytics.models import UsageRecord
-    from analytics.rollups import usage_rollup_rebuild
+    from analytics.models import UsageDailyRollup, UsageRecord
+    from analytics.rollups import usage_rollup_rebuild, usage_rollup_recent
 
-    key_ids, secret = _keys(args.keys)
     removed = _delete_bench_rows()
     print(
         f"database: {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']} "
@@ -176,27 +175,23 @@ def main() -> None:
         f"inserted {args.rows:,} usage records over {args.days} days with COPY in {insert_s:.1f} s "
         f"({total:,} in the table)"
     )
-
-    today = timezone.now().date()
     started = time.perf_counter()
     covered = usage_rollup_rebuild(start=today - timedelta(days=args.days), end=today)
     rollup_s = time.perf_counter() - started
-    from analytics.models import UsageDailyRollup
-
     print(f"rollups: {UsageDailyRollup.objects.count():,} rows for {covered:,} records in {rollup_s:.1f} s")
     started = time.perf_counter()
-    from analytics.rollups import usage_rollup_recent
-
     usage_rollup_recent()
     print(f"periodic rollup task (yesterday + today): {(time.perf_counter() - started) * 1000:.0f} ms")
 
-    client = Client()
+
+def _scenarios(today: date, days: int) -> list[tuple[str, str, bool]]:
+    """(label, path, held to the cost target) of each timed request."""
     costs = "/api/v1/analytics/costs"
-    scenarios = [
+    return [
         ("costs, default (30 days, every breakdown)", "/api/v1/analytics/costs", True),
         (
-            f"costs, {args.days} days, every breakdown",
-            f"/api/v1/analytics/costs?from={(today - timedelta(days=args.days - 1)).isoformat()}",
+            f"costs, {days} days, every breakdown",
+            f"/api/v1/analytics/costs?from={(today - timedelta(days=days - 1)).isoformat()}",
             True,
         ),
         (
@@ -208,11 +203,18 @@ def main() -> None:
         ("metrics JSON, window=1h", "/api/v1/metrics?window=1h", False),
         ("metrics JSON, window=24h (raw records, percentiles)", "/api/v1/metrics?window=24h", False),
     ]
+
+
+def _time_scenarios(scenarios: list[tuple[str, str, bool]], secret: str, runs: int) -> int:
+    """Each scenario `runs` times, printed; returns how many missed the cost target."""
+    from django.test import Client
+
+    client = Client()
     _time_get(client, scenarios[0][1], secret, 1)  # warm: catalogue, key cache, connections
     print(f"\n{'scenario':58} {'min ms':>8} {'median':>8} {'max ms':>8}  target")
     failures = 0
     for label, path, is_cost in scenarios:
-        timings, body = _time_get(client, path, secret, args.runs)
+        timings, body = _time_get(client, path, secret, runs)
         median = statistics.median(timings)
         verdict = ""
         if is_cost:
@@ -226,7 +228,20 @@ def main() -> None:
                 f"{'':58} requests={body['totals']['requests']:,} cost=${body['totals']['cost_usd']:,.2f} "
                 f"rollup_days={sources['rollup_days']} raw_days={sources['raw_days']}"
             )
+    return failures
 
+
+def main() -> None:
+    args = _parse_args()
+    _setup(args)
+    from django.utils import timezone
+
+    from analytics.rollups import usage_rollup_rebuild
+
+    key_ids, secret = _keys(args.keys)
+    today = timezone.now().date()
+    _fill(args, key_ids, today)
+    failures = _time_scenarios(_scenarios(today, args.days), secret, args.runs)
     if not args.keep:
         removed = _delete_bench_rows()
         usage_rollup_rebuild(start=today - timedelta(days=args.days), end=today)

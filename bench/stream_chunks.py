@@ -120,23 +120,47 @@ async def _serve(port: int, count: int) -> None:
 # --------------------------------------------------------------------------- the clients
 
 
+async def _read_events(response: aiohttp.ClientResponse, started: float) -> tuple[float, int, float]:
+    """Time to the first event, events read (each decoded, as a client does), seconds for the whole
+    stream."""
+    first = None
+    count = 0
+    buffer = b""
+    async for data in response.content.iter_any():
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data: ") and line != b"data: [DONE]":
+                orjson.loads(line[6:])
+                count += 1
+                if first is None:
+                    first = time.perf_counter() - started
+    return first or 0.0, count, time.perf_counter() - started
+
+
+def _summary(rows: dict[str, list[tuple[float, int, float]]], *, measured: str) -> dict:
+    """Medians per system, and `measured`'s rate and first-chunk delay against the straight stream."""
+    summary: dict = {}
+    for name, runs in rows.items():
+        summary[name] = {
+            "chunks": runs[0][1],
+            "chunks_per_s": round(statistics.median(n / total for _, n, total in runs)),
+            "first_chunk_ms": round(statistics.median(first for first, _, _ in runs) * 1000, 3),
+        }
+    summary["throughput_ratio"] = round(
+        summary[measured]["chunks_per_s"] / summary["straight"]["chunks_per_s"], 3
+    )
+    summary["first_chunk_gap_ms"] = round(
+        summary[measured]["first_chunk_ms"] - summary["straight"]["first_chunk_ms"], 3
+    )
+    return summary
+
+
 async def straight(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[float, int, float]:
     """Time to the first event, events read, seconds for the whole stream."""
     started = time.perf_counter()
-    first = None
-    count = 0
     async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
-        buffer = b""
-        async for data in response.content.iter_any():
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.startswith(b"data: ") and line != b"data: [DONE]":
-                    orjson.loads(line[6:])
-                    count += 1
-                    if first is None:
-                        first = time.perf_counter() - started
-    return first or 0.0, count, time.perf_counter() - started
+        return await _read_events(response, started)
 
 
 async def through(adapter, request: ChatRequest) -> tuple[float, int, float]:
@@ -176,20 +200,7 @@ async def measure(port: int, rounds: int) -> dict:
                 rows["straight"].append(await straight(session, base + path, body.encode()))
                 rows["adapter"].append(await through(adapter, request))
             await adapter.aclose()
-            summary = {}
-            for name, runs in rows.items():
-                summary[name] = {
-                    "chunks": runs[0][1],
-                    "chunks_per_s": round(statistics.median(n / total for _, n, total in runs)),
-                    "first_chunk_ms": round(statistics.median(first for first, _, _ in runs) * 1000, 3),
-                }
-            summary["throughput_ratio"] = round(
-                summary["adapter"]["chunks_per_s"] / summary["straight"]["chunks_per_s"], 3
-            )
-            summary["first_chunk_gap_ms"] = round(
-                summary["adapter"]["first_chunk_ms"] - summary["straight"]["first_chunk_ms"], 3
-            )
-            results[protocol] = summary
+            results[protocol] = _summary(rows, measured="adapter")
     return results
 
 
@@ -206,8 +217,6 @@ async def measure_gateway(upstream_port: int, gateway_url: str, key: str, rounds
 
         async def through_gateway() -> tuple[float, int, float]:
             started = time.perf_counter()
-            first = None
-            count = 0
             async with session.post(
                 gateway_url + "/v1/chat/completions",
                 data=body,
@@ -215,37 +224,14 @@ async def measure_gateway(upstream_port: int, gateway_url: str, key: str, rounds
             ) as response:
                 if response.status != 200:
                     raise SystemExit(f"gateway answered {response.status}: {(await response.text())[:300]}")
-                buffer = b""
-                async for data in response.content.iter_any():
-                    buffer += data
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        if line.startswith(b"data: ") and line != b"data: [DONE]":
-                            orjson.loads(line[6:])
-                            count += 1
-                            if first is None:
-                                first = time.perf_counter() - started
-            return first or 0.0, count, time.perf_counter() - started
+                return await _read_events(response, started)
 
         await straight(session, straight_url, body)
         await through_gateway()
         for _ in range(rounds):
             rows["straight"].append(await straight(session, straight_url, body))
             rows["gateway"].append(await through_gateway())
-    summary: dict = {}
-    for name, runs in rows.items():
-        summary[name] = {
-            "chunks": runs[0][1],
-            "chunks_per_s": round(statistics.median(n / total for _, n, total in runs)),
-            "first_chunk_ms": round(statistics.median(first for first, _, _ in runs) * 1000, 3),
-        }
-    summary["throughput_ratio"] = round(
-        summary["gateway"]["chunks_per_s"] / summary["straight"]["chunks_per_s"], 3
-    )
-    summary["first_chunk_gap_ms"] = round(
-        summary["gateway"]["first_chunk_ms"] - summary["straight"]["first_chunk_ms"], 3
-    )
-    return summary
+    return _summary(rows, measured="gateway")
 
 
 def run_gateway(upstream_port: int, gateway_port: int, rounds: int) -> dict:
