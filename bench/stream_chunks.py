@@ -240,7 +240,7 @@ def run_gateway(upstream_port: int, gateway_port: int, rounds: int) -> dict:
     import os
     import tempfile
 
-    from bench.run import gateway_env, prepare_database
+    from bench.gateway_setup import gateway_env, prepare_database
     from bench.servers import start_gateway
 
     database, redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")

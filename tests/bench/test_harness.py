@@ -11,8 +11,9 @@ import pytest
 
 from bench.clients import count_text_chunks, percentile, stream_summary
 from bench.config import BenchConfig
-from bench.report import evaluate_targets, render
+from bench.report import render
 from bench.sampler import CpuSampler, frame_label, is_root_frame, package_of
+from bench.targets import evaluate_targets
 from bench.wrk import WrkError, wrk_parse, wrk_run, wrk_script
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:18601/api/v1/completion
@@ -299,7 +300,7 @@ def test_packages_and_the_frames_left_out_of_the_cumulative_list():
 
 
 def test_a_port_in_use_or_a_database_that_is_not_postgresql_is_one_clear_line(tmp_path, monkeypatch):
-    from bench.run import database_url
+    from bench.gateway_setup import database_url
     from bench.servers import MissingService, start
 
     with socket.socket() as taken:
