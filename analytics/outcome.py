@@ -52,3 +52,22 @@ class CompletionOutcome:
     def usage_details(self) -> dict[str, int]:
         """The token classes beyond the usage record's own columns (cache_write_1h_tokens, ...)."""
         return {k: v for k, v in self.usage.as_dict(nonzero=True).items() if k not in USAGE_COLUMNS}
+
+    def usage_record_fields(self) -> dict[str, Any]:
+        """The outcome as its usage record's fields (`analytics.services.UsageEvent`)."""
+        usage = self.usage
+        return {
+            "request_id": self.request_id,
+            "status": self.status,
+            "provider": self.provider,
+            "model": self.model,
+            "api_key_id": self.api_key_id,
+            "error_code": self.error_code,
+            **{name: getattr(usage, name) for name in USAGE_COLUMNS},
+            "usage_details": self.usage_details,
+            "cost_usd": self.cost_usd,
+            "latency_ms": self.latency_ms,
+            "attempts": self.attempts,
+            "attempt_details": self.attempt_details,
+            "streamed": self.streamed,
+        }

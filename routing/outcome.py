@@ -62,7 +62,7 @@ async def outcome_record(cmd: Any, outcome: CompletionOutcome) -> None:
     """The one place every request ends: its usage record (with every upstream attempt, failed
     ones included), metrics, log line and trace, and the settling of what admission reserved."""
     completion_observed(outcome)
-    await usage_record_enqueue(UsageEvent.from_outcome(outcome))
+    await usage_record_enqueue(UsageEvent(**outcome.usage_record_fields()))
     reservation = getattr(cmd, "reservation", None)
     if reservation is not None:
         await access_settle(reservation, tokens=outcome.usage.total_tokens, cost_usd=outcome.cost_usd)
