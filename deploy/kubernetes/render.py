@@ -237,20 +237,8 @@ def _set_image(container: dict, rules: list[dict]) -> None:
 # ------------------------------------------------------------------------------------- the build
 
 
-def _build(directory: Path, example_secrets: bool) -> list[dict]:
-    path = directory / "kustomization.yaml"
-    if not path.is_file():
-        raise RenderError(f"{directory} has no kustomization.yaml")
-    spec = yaml.safe_load(path.read_text()) or {}
-    unknown = set(spec) - SUPPORTED_KEYS
-    if unknown:
-        raise RenderError(f"{path}: unsupported by this renderer: {sorted(unknown)} (use kubectl kustomize)")
-
-    resources: list[dict] = []
-    for entry in spec.get("resources", []):
-        target = (directory / entry).resolve()
-        resources += _build(target, example_secrets) if target.is_dir() else _docs(target)
-
+def _apply_generators(directory: Path, spec: dict, resources: list[dict], example_secrets: bool) -> None:
+    """configMapGenerator and secretGenerator: create, or merge into / replace a generated one."""
     options = spec.get("generatorOptions", {})
     for kind, key in (("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")):
         for generator in spec.get(key, []):
@@ -264,14 +252,15 @@ def _build(directory: Path, example_secrets: bool) -> list[dict]:
             elif behavior in ("merge", "replace"):
                 if existing is None or GENERATED not in existing:
                     raise RenderError(f"no generated {kind} {made['metadata']['name']!r} to {behavior}")
-                if behavior == "merge":
-                    existing["data"] = {**existing.get("data", {}), **made["data"]}
-                else:
-                    existing["data"] = made["data"]
+                kept = existing.get("data", {}) if behavior == "merge" else {}
+                existing["data"] = {**kept, **made["data"]}
                 existing[GENERATED] = made[GENERATED]
             else:
                 raise RenderError(f"{kind} generator: unknown behavior {behavior!r}")
 
+
+def _apply_patches(directory: Path, spec: dict, resources: list[dict]) -> None:
+    """Strategic merge patches, then replica counts and image rules."""
     for patch in spec.get("patches", []):
         if set(patch) != {"path"}:
             raise RenderError(f"patches: only `path` (strategic merge) is supported, got {sorted(patch)}")
@@ -280,19 +269,19 @@ def _build(directory: Path, example_secrets: bool) -> list[dict]:
             merged = strategic_merge(target, doc)
             target.clear()
             target.update(merged)
-
     for rule in spec.get("replicas", []):
         workload = next((r for r in resources if r["metadata"]["name"] == rule["name"]
                          and r["kind"] in {"Deployment", "StatefulSet", "ReplicaSet"}), None)
         if workload is None:
             raise RenderError(f"replicas: no workload {rule['name']!r}")
         workload["spec"]["replicas"] = rule["count"]
-
     for rule in spec.get("images", []):
         for resource in resources:
             for container in _containers(resource):
                 _set_image(container, [rule])
 
+
+def _apply_labels_and_namespace(spec: dict, resources: list[dict]) -> None:
     for labels in spec.get("labels", []):
         if labels.get("includeSelectors"):
             raise RenderError("labels: includeSelectors is not supported (selectors are immutable)")
@@ -303,12 +292,30 @@ def _build(directory: Path, example_secrets: bool) -> list[dict]:
                 template = resource.get("spec", {}).get("template") if resource["kind"] in WORKLOADS else None
                 if template is not None:
                     template.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
-
     namespace = spec.get("namespace")
     if namespace:
         for resource in resources:
             if resource["kind"] not in CLUSTER_SCOPED:
                 resource["metadata"]["namespace"] = namespace
+
+
+def _build(directory: Path, example_secrets: bool) -> list[dict]:
+    """The resources of one kustomization, its bases built first, in kustomize's order: generators,
+    patches, replicas, images, labels, namespace."""
+    path = directory / "kustomization.yaml"
+    if not path.is_file():
+        raise RenderError(f"{directory} has no kustomization.yaml")
+    spec = yaml.safe_load(path.read_text()) or {}
+    unknown = set(spec) - SUPPORTED_KEYS
+    if unknown:
+        raise RenderError(f"{path}: unsupported by this renderer: {sorted(unknown)} (use kubectl kustomize)")
+    resources: list[dict] = []
+    for entry in spec.get("resources", []):
+        target = (directory / entry).resolve()
+        resources += _build(target, example_secrets) if target.is_dir() else _docs(target)
+    _apply_generators(directory, spec, resources, example_secrets)
+    _apply_patches(directory, spec, resources)
+    _apply_labels_and_namespace(spec, resources)
     return resources
 
 
