@@ -3,7 +3,7 @@
 One entry per wire (wires.py); the app dispatches through this table. A request's protocol comes
 from its provider-name prefix (`/<provider>/...`, a name starting with `name_prefix`), else from
 its path and headers; the last entry takes whatever nothing else recognised. The path under the
-provider name is the real API's, as the adapter packages declare it (`protocol_base_path`).
+provider name is the real API's, as the adapter packages declare it (`adapters.protocols`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from providers.adapters.protocols import protocol_base_path
+from providers.adapters import protocols as adapter_protocols
 
 from .wires import AnthropicWire, DeepSeekWire, GeminiWire, OpenAIWire, Wire
 
@@ -92,4 +92,4 @@ def base_url_for(root: str, provider: str, kind: str | None = None) -> str:
     kind = kind or kind_for_provider(provider)
     if kind_for_provider(provider) == "deepseek" and kind == "openai":
         kind = "deepseek"  # DeepSeek is stored as kind "openai"; its base URL has no /v1
-    return f"{root.rstrip('/')}/{provider}{protocol_base_path(kind)}"
+    return f"{root.rstrip('/')}/{provider}{adapter_protocols.protocol_base_path(kind)}"
