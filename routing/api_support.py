@@ -31,6 +31,8 @@ DROP_PARAMS_PARAMETER = OpenApiParameter(
 
 
 class OpenAIErrorSerializer(serializers.Serializer):
+    """OpenAI's error shape, as the OpenAI-compatible APIs answer errors."""
+
     error = inline_serializer(
         "OpenAIErrorObject",
         {
@@ -129,6 +131,7 @@ def result_headers(result: Any, *, cache_hit: bool) -> dict[str, str]:
 
 
 def dropped_headers(dropped) -> dict[str, str]:
+    """The parameters left out for the provider that answered (the client sent X-Drop-Params)."""
     return {DROPPED_PARAMS_HEADER: ", ".join(sorted(dropped))} if dropped else {}
 
 
@@ -142,6 +145,7 @@ def answer_headers(result: Any, limit_headers: dict[str, str]) -> dict[str, str]
 
 
 def sse(data: dict, event: str | None = None) -> bytes:
+    """One Server-Sent Event: its JSON data, and its name when given."""
     prefix = b"event: " + event.encode() + b"\n" if event else b""
     return prefix + b"data: " + json_bytes(data) + b"\n\n"
 

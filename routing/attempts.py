@@ -55,6 +55,7 @@ class Attempt:
     latency_ms: float = 0.0
 
     def as_context(self) -> dict[str, Any]:
+        """As an error's context lists it."""
         return {"provider": self.provider, "model": self.model, "error_code": self.error_code}
 
     @property
@@ -73,6 +74,7 @@ class Attempt:
 
 
 def error_code_of(error: ProviderError) -> str:
+    """A provider failure's code on the record (`UNAVAILABLE`, `TIMEOUT`, ...)."""
     return error.kind.upper()
 
 

@@ -17,6 +17,7 @@ from routing.planning import Option
 
 
 def cache_namespace(api_key_id: int | None) -> str:
+    """The client key's own part of the cache, or the shared one (RESPONSE_CACHE_SHARED)."""
     if settings.RESPONSE_CACHE_SHARED or api_key_id is None:
         return "shared"
     return f"key:{api_key_id}"

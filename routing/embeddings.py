@@ -101,7 +101,7 @@ class _Tally:
 
 
 @dataclass
-class _Candidate:
+class _OptionRun:
     """One candidate's share of the request: the inputs still missing, a few batches at a time."""
 
     router: EmbeddingRouter
@@ -111,7 +111,7 @@ class _Candidate:
     vectors: list[list[float] | None]
     tally: _Tally = field(default_factory=_Tally)
 
-    async def run(self, estimates: list[int]) -> None:
+    async def embed(self, estimates: list[int]) -> None:
         """Embed every missing input, filling `vectors` and `tally`; raises Refused (client error)
         or _Next (this candidate failed for good)."""
         adapter = provider_adapter(self.option.provider)
@@ -214,10 +214,10 @@ async def _embedding_create(cmd: EmbeddingCommand) -> EmbeddingResult:
     cost = Decimal("0")
     async for option, state, template in router.options():
         started = time.monotonic()
-        candidate = _Candidate(router, option, state, template, vectors)
+        run = _OptionRun(router, option, state, template, vectors)
         failed = False
         try:
-            await candidate.run(estimates)
+            await run.embed(estimates)
         except Refused as refused:
             raise await completion_refused(router, refused.option, refused.error) from None
         except _Next:
@@ -225,9 +225,9 @@ async def _embedding_create(cmd: EmbeddingCommand) -> EmbeddingResult:
         latency_ms = (time.monotonic() - started) * 1000
         # What a candidate did embed is kept (same model or same space) and paid for, even when
         # the rest moves on to the next candidate.
-        spent.usage.prompt_tokens += candidate.tally.usage.prompt_tokens
-        spent.estimated = spent.estimated or candidate.tally.estimated
-        cost += option_cost(option, candidate.tally.usage)
+        spent.usage.prompt_tokens += run.tally.usage.prompt_tokens
+        spent.estimated = spent.estimated or run.tally.estimated
+        cost += option_cost(option, run.tally.usage)
         if failed:
             continue
         router.answered(option, latency_ms)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from django.conf import settings
@@ -40,6 +40,7 @@ class Option:
 
 
 def model_not_found(cmd: CompletionCommand, catalogue: Catalogue) -> ApiError:
+    """The 404 of a model the catalogue does not serve (where the request is pinned, there)."""
     known = sorted({m.name for m in catalogue.models})
     context: dict[str, Any] = {"model": cmd.model, "available_models": known[:50]}
     if cmd.provider:
@@ -85,6 +86,7 @@ def provider_admitted(provider: ProviderEntry | None, *, pinned: str | None, rou
 
 
 def no_provider_allowed(model: str, route: RouteControls) -> ApiError:
+    """The 400 of a known model whose every provider the request's provider controls leave out."""
     return ApiError(
         f"No provider of model {model!r} is left by the request's provider controls.",
         error_code="NO_PROVIDER_ALLOWED",
@@ -93,7 +95,20 @@ def no_provider_allowed(model: str, route: RouteControls) -> ApiError:
     )
 
 
-def resolve_model_name(cmd: Any, catalogue: Catalogue) -> Any:
+class Routed(Protocol):
+    """A command routing resolves a model name for: a completion or an embeddings request."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def provider(self) -> str | None: ...
+
+
+RoutedT = TypeVar("RoutedT", bound=Routed)
+
+
+def resolve_model_name(cmd: RoutedT, catalogue: Catalogue) -> RoutedT:
     """`provider/model` (as OpenRouter users write it) pins the request (a completion or embeddings
     command) to that provider, unless the whole string is itself a model name."""
     prefix, slash, rest = cmd.model.partition("/")
@@ -206,6 +221,7 @@ def route_order(plan: list[Option], route: RouteControls) -> list[Option]:
 
 
 def max_tokens_for(cmd: CompletionCommand, option: Option) -> int:
+    """The output limit the candidate is sent."""
     # The provider's configured cap is the default; a client may ask for more (max_completion_tokens)
     # when the catalogue records how much the model itself allows, and up to that.
     model_max = option.model.max_output_tokens
