@@ -88,8 +88,11 @@ def kind_for_provider(provider: str) -> str:
 
 
 def base_url_for(root: str, provider: str, kind: str | None = None) -> str:
-    """The base_url that points `provider` at an emulator served at `root`."""
-    kind = kind or kind_for_provider(provider)
-    if kind_for_provider(provider) == "deepseek" and kind == "openai":
-        kind = "deepseek"  # DeepSeek is stored as kind "openai"; its base URL has no /v1
+    """The base_url that points `provider` at an emulator served at `root`: the protocol its name
+    suggests, when no `kind` is given or when that protocol is a dialect of `kind` (DeepSeek is
+    stored as kind "openai", and its base URL has no /v1)."""
+    guessed = kind_for_provider(provider)
+    declared = adapter_protocols.protocol_for(guessed)
+    if kind is None or (declared is not None and declared.dialect_of == kind):
+        kind = guessed
     return f"{root.rstrip('/')}/{provider}{adapter_protocols.protocol_base_path(kind)}"
