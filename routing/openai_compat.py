@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from access.api_views import ClientKeyApiView
 from core.errors import openai_error_body
 from providers.adapters.errors import ProviderError
-from providers.catalogue import catalogue_current
 from routing.admission import Admitted, completion_answer, completion_stream_answer
 from routing.api_docs import HELLO, request_examples
 from routing.api_support import (
@@ -36,6 +35,7 @@ from routing.doors.common import REASONING_EFFORTS, DoorError
 from routing.doors.openai_chat.render import assistant_message, usage_body
 from routing.doors.openai_chat.request import chat_request_parse
 from routing.doors.wire import sse_data
+from routing.selectors import model_public_names
 from routing.streams import CompletionStream
 
 
@@ -239,13 +239,8 @@ class OpenAIModelListApi(ClientKeyApiView):
         tags=["openai-compatible"],
     )
     async def get(self, request):
-        catalogue = await catalogue_current()
-        seen: dict[str, str] = {}
-        for entry in catalogue.models:
-            for name in sorted(entry.public_names):
-                seen.setdefault(name, entry.provider)
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": provider}
-            for name, provider in sorted(seen.items())
+            for name, provider in (await model_public_names()).items()
         ]
         return Response({"object": "list", "data": data})

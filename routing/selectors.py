@@ -1,4 +1,5 @@
-"""The providers as routing sees them right now: status, health, breaker and live stats."""
+"""What routing serves, as the APIs list it: the providers as routing sees them right now (status,
+health, breaker and live stats), and the public model names."""
 
 from __future__ import annotations
 
@@ -42,3 +43,14 @@ async def provider_status_list() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+async def model_public_names() -> dict[str, str]:
+    """Every public model name the gateway answers to (names and aliases), sorted, each with the
+    provider that serves it (the first in catalogue order)."""
+    catalogue = await catalogue_current()
+    seen: dict[str, str] = {}
+    for entry in catalogue.models:
+        for name in sorted(entry.public_names):
+            seen.setdefault(name, entry.provider)
+    return dict(sorted(seen.items()))

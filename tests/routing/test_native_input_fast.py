@@ -5,7 +5,7 @@ serializer, whose errors the client sees)."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.apis import CompletionInputSerializer, completion_input_fast
+from routing.completion_input import CompletionInputSerializer, completion_input_fast
 
 # Mostly valid requests with edge cases mixed in, so that every rule of the check is exercised.
 edge_texts = st.sampled_from(["", " ", "hi", " padded", "padded ", "a\x00b", "gpt-4o-mini", "x" * 300, "é"])
