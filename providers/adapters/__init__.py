@@ -15,7 +15,7 @@ _REGISTRY_NAMES = frozenset({"ADAPTER_CLASSES", "AdapterPool", "adapter_for", "a
 
 def __getattr__(name: str):
     # The registry imports every provider SDK (seconds of start-up); load it only when asked for,
-    # so `from providers.adapters.base import Usage` stays cheap for commands and the admin.
+    # so `from providers.adapters.results import Usage` stays cheap for commands and the admin.
     if name in _REGISTRY_NAMES:
         from . import registry
 
