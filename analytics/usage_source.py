@@ -122,39 +122,38 @@ class UsageSource:
         first, last = self.rollup_days[0], self.rollup_days[-1]
         return len(self.rollup_days) == (last - first).days + 1
 
-    def rollups(self) -> QuerySet:
+    def _rollup_rows(self, model) -> QuerySet:
+        """A daily rollup table's rows of the complete days."""
         if not self.rollup_days:
-            return UsageDailyRollup.objects.none()
-        qs = UsageDailyRollup.objects.filter(day__gte=self.rollup_days[0], day__lte=self.rollup_days[-1])
+            return model.objects.none()
+        qs = model.objects.filter(day__gte=self.rollup_days[0], day__lte=self.rollup_days[-1])
         return qs if self._contiguous() else qs.filter(day__in=self.rollup_days)
 
-    def raw(self) -> QuerySet:
+    def _raw_rows(self, model) -> QuerySet:
+        """A raw table's rows created in the days read raw."""
         if not self.raw_ranges:
-            return UsageRecord.objects.none()
+            return model.objects.none()
         where = Q()
         for begin, finish in self.raw_ranges:
             where |= Q(created_at__gte=begin, created_at__lt=finish)
-        return UsageRecord.objects.filter(where)
+        return model.objects.filter(where)
+
+    def rollups(self) -> QuerySet:
+        """The usage rollup rows of the complete days."""
+        return self._rollup_rows(UsageDailyRollup)
+
+    def raw(self) -> QuerySet:
+        """The usage records of the days read raw."""
+        return self._raw_rows(UsageRecord)
 
     def attempts(self, grouping: Grouping) -> dict[tuple, dict[str, int]]:
         """Upstream attempts grouped by columns of ("provider", "model", "day"), rollups and raw
         attempts added together: {key values: {"attempts": n, "failed_attempts": n}}."""
         merged: dict[tuple, dict[str, int]] = {}
-        raw = UsageAttempt.objects.none()
-        if self.raw_ranges:
-            where = Q()
-            for begin, finish in self.raw_ranges:
-                where |= Q(created_at__gte=begin, created_at__lt=finish)
-            raw = UsageAttempt.objects.filter(where)
-            if "day" in grouping:
-                raw = raw.annotate(day=TruncDate("created_at", tzinfo=UTC))
-        rollups = UsageAttemptDailyRollup.objects.none()
-        if self.rollup_days:
-            rollups = UsageAttemptDailyRollup.objects.filter(
-                day__gte=self.rollup_days[0], day__lte=self.rollup_days[-1]
-            )
-            if not self._contiguous():
-                rollups = rollups.filter(day__in=self.rollup_days)
+        raw = self._raw_rows(UsageAttempt)
+        if self.raw_ranges and "day" in grouping:
+            raw = raw.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        rollups = self._rollup_rows(UsageAttemptDailyRollup)
         failed = ~Q(error_code="")
         sources = (
             (rollups, Sum("attempts"), Sum("attempts", filter=failed)),
