@@ -12,5 +12,5 @@ def usage_flush_task() -> int:
 @shared_task(name="analytics.usage_rollup", ignore_result=True)
 def usage_rollup_task() -> dict[str, int]:
     """Recompute yesterday's and today's daily rollups (idempotent; scheduled in
-    aiprovider_site/schedules.py)."""
+    operations/schedules.py)."""
     return usage_rollup_recent()
