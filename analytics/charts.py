@@ -18,11 +18,14 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
 
 
 def color_for(index: int) -> str:
+    """The palette's colour for the `index`th series (wrapping round)."""
     return PALETTE[index % len(PALETTE)]
 
 
 @dataclass(frozen=True)
 class Series:
+    """One named series of a chart: its values, one per category, and its colour."""
+
     name: str
     values: Sequence[float]
     color: str

@@ -232,6 +232,7 @@ def _time_scenarios(scenarios: list[tuple[str, str, bool]], secret: str, runs: i
 
 
 def main() -> None:
+    """Fill, roll up, time every scenario, and clean up (unless --keep); exit 1 when a target is missed."""
     args = _parse_args()
     _setup(args)
     from django.utils import timezone

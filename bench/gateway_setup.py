@@ -85,6 +85,7 @@ def gateway_env(*, database: str, redis: str, upstream_url: str, work: Path) -> 
 
 
 def manage(env: dict, *args: str) -> str:
+    """`manage.py` with the gateway's environment; its output, or the run stops with its error."""
     done = subprocess.run(
         [PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True
     )

@@ -35,6 +35,7 @@ def _load(meta: dict) -> str:
 
 
 def per_worker_table(results: dict) -> list[str]:
+    """The per-worker scenarios: latency, added latency, throughput and errors per system."""
     n = results["meta"]["connections"]
     compare = any("litellm" in r for r in results["rounds"])
     lines = [
@@ -77,6 +78,7 @@ def per_worker_table(results: dict) -> list[str]:
 
 
 def stream_table(results: dict) -> list[str]:
+    """Streams per system: time to first chunk, chunk rate and errors."""
     systems = [("upstream straight", "upstream"), ("gateway `/api/v1/completion`", "gateway")]
     if any("litellm" in r for r in results["rounds"]):
         systems.append(("LiteLLM proxy `/v1/chat/completions`", "litellm"))
@@ -101,6 +103,7 @@ def stream_table(results: dict) -> list[str]:
 
 
 def burst_table(burst: dict) -> list[str]:
+    """The burst, sent at once and held by wrk, through the gateway and straight."""
     lines = [
         "| requests | target | req/s | p50 s | p99 s | slowest s | answered | errors (timeouts, non-2xx) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -135,6 +138,7 @@ def burst_table(burst: dict) -> list[str]:
 
 
 def memory_lines(memory: dict, litellm_rss_kib: int | None) -> list[str]:
+    """The worker's resident set size at each checkpoint (and LiteLLM's, when measured)."""
     lines = ["| requests served by the worker | RSS MB |", "| ---: | ---: |"]
     lines.append(f"| 0 (after warm-up) | {memory['start_kib'] * 1024 / MB:.1f} |")
     for point in memory["checkpoints"]:
@@ -147,6 +151,7 @@ def memory_lines(memory: dict, litellm_rss_kib: int | None) -> list[str]:
 
 
 def profile_lines(name: str, profile: dict, *, top: int = 15) -> list[str]:
+    """One profile pass: CPU time by thread, self time by package, the top functions."""
     cpu = ", ".join(f"{thread} {seconds:.2f} s" for thread, seconds in list(profile["cpu_s"].items())[:4])
     packages = ", ".join(f"{package} {share * 100:.0f}%" for package, share in profile.get("packages", []))
     lines = [

@@ -11,6 +11,7 @@ MB = 1_000_000
 
 
 def median(values: list[float]) -> float | None:
+    """The median of the values present (None when none is)."""
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 

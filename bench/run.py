@@ -52,6 +52,7 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 
 
 def machine() -> str:
+    """The CPUs, kernel and Python the run measured on, for the report."""
     cpu = ""
     try:
         cpu = next(
@@ -66,6 +67,7 @@ def machine() -> str:
 
 
 def commit() -> str:
+    """The commit measured, marked when the tree has local changes."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
@@ -205,6 +207,7 @@ def run(cfg: BenchConfig, *, compare: bool) -> dict:
 
 
 def write(results: dict) -> None:
+    """The raw figures to var/bench-last.json and the report to docs/benchmarks.md."""
     LAST_RUN.parent.mkdir(exist_ok=True)
     LAST_RUN.write_text(json.dumps(results, indent=1) + "\n")
     REPORT.parent.mkdir(exist_ok=True)
@@ -212,6 +215,7 @@ def write(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`make bench`: run (or --render a stored run), print the targets; the exit status for CI."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", action="store_true", help="measure a LiteLLM proxy in the same rounds")
     parser.add_argument("--render", type=Path, help="rewrite docs/benchmarks.md from a stored run's JSON")

@@ -61,6 +61,7 @@ PATHS = {
 
 
 def measure(server: Server, scripts: Scripts, name: str, *, connections: int, duration_s: int, **kw) -> dict:
+    """One wrk measurement of a scenario on a system, printed as it ends."""
     result: WrkResult = wrk_run(
         server.url + PATHS[name], scripts.paths[name], connections=connections, duration_s=duration_s, **kw
     )
@@ -75,6 +76,7 @@ def measure(server: Server, scripts: Scripts, name: str, *, connections: int, du
 
 
 def stream_run(server: Server, path: str, headers: dict, count: int) -> dict:
+    """`count` streams, one at a time, read as a client reads them."""
     body = {"messages": MESSAGES, "model": MODEL, "stream": True}
     summary = asyncio.run(
         clients.streams(port=server.port, path=path, body=body, headers=headers, count=count)
@@ -88,6 +90,7 @@ def stream_run(server: Server, path: str, headers: dict, count: int) -> dict:
 
 
 def stream_targets(servers: dict[str, Server], scripts: Scripts) -> dict[str, tuple[Server, str, dict]]:
+    """Each system's (server, path, headers) for the stream scenario."""
     targets = {
         "upstream": (servers["upstream"], PATHS["upstream"], {"Authorization": "Bearer sk-bench"}),
         "gateway": (servers["gateway"], PATHS["miss"], {**scripts.gateway_auth, **NO_CACHE}),
@@ -148,6 +151,7 @@ def per_worker_round(index: int, cfg: BenchConfig, servers: dict[str, Server], s
 
 
 def at_once(server: Server, scripts: Scripts, name: str, count: int, body: dict) -> dict:
+    """`count` requests sent at the same instant, each on its own connection."""
     headers = scripts.gateway_auth if server.name != "upstream" else {"Authorization": "Bearer sk-bench-slow"}
     if server.name != "upstream":
         headers = {**headers, **NO_CACHE}

@@ -164,6 +164,7 @@ async def straight(session: aiohttp.ClientSession, url: str, body: bytes) -> tup
 
 
 async def through(adapter, request: ChatRequest) -> tuple[float, int, float]:
+    """The same stream through the provider adapter: time to first chunk, chunks, total seconds."""
     started = time.perf_counter()
     first = None
     count = 0
@@ -175,6 +176,7 @@ async def through(adapter, request: ChatRequest) -> tuple[float, int, float]:
 
 
 async def measure(port: int, rounds: int) -> dict:
+    """Each protocol's stream straight and through its adapter, rounds alternating."""
     base = f"http://127.0.0.1:{port}"
     results: dict = {}
     async with aiohttp.ClientSession() as session:
@@ -259,6 +261,7 @@ def run_gateway(upstream_port: int, gateway_port: int, rounds: int) -> dict:
 
 
 def main() -> None:
+    """Start the upstream, measure, print the figures (or JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18960)
     parser.add_argument("--chunks", type=int, default=2000)

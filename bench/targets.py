@@ -10,6 +10,8 @@ from bench.round_figures import MB, added_latency_ms, median, ms, stream_figures
 
 @dataclass(frozen=True)
 class TargetRow:
+    """One target of the report: what it asks, what the run measured, the verdict."""
+
     target: str
     measured: str
     verdict: str  # "met", "missed" or "n/a"

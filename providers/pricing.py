@@ -16,7 +16,7 @@ its cost is 0, and the admin flags it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass
 from decimal import Decimal
@@ -336,14 +336,6 @@ def pricing_of(model, fallback_cost_per_token: Decimal | None) -> ModelPricing:
         fallback_cost_per_token=fallback_cost_per_token,
     )
 
-
-
-def usage_sum(rows: Iterable[Usage]) -> Usage:
-    total = Usage()
-    for row in rows:
-        for name, value in row.as_dict(nonzero=True).items():
-            setattr(total, name, getattr(total, name) + value)
-    return total
 
 
 def completion_cost(
