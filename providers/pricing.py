@@ -337,7 +337,6 @@ def pricing_of(model, fallback_cost_per_token: Decimal | None) -> ModelPricing:
     )
 
 
-
 def completion_cost(
     *,
     prompt_tokens: int,
