@@ -153,7 +153,6 @@ def usage_costs(*, start: date, end: date, group_by: list[str], today: date | No
     }
 
 
-
 def usage_spend_for_key(*, key_id: int, since: datetime, until: datetime) -> Decimal:
     """A key's recorded cost in [since, until): the spend source `access` rebuilds budgets from."""
     records = UsageRecord.objects.filter(api_key_id=key_id, created_at__gte=since, created_at__lt=until)

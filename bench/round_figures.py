@@ -79,7 +79,6 @@ def stream_figures(results: dict, system: str) -> dict:
     }
 
 
-
 def ms(value: float | None, digits: int = 2) -> str:
     """A figure for a table cell (`-` when missing)."""
     return "-" if value is None else f"{value:.{digits}f}"

@@ -75,7 +75,6 @@ def commit() -> str:
     return head + (" with local changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-
 def _redis(cfg: BenchConfig, work: Path, servers: dict[str, Server]) -> tuple[str, str]:
     """REDIS_URL when set, else a private redis-server: (url, how the report names it)."""
     redis = os.environ.get("REDIS_URL", "").strip()

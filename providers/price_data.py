@@ -139,7 +139,6 @@ def model_info_from_data(data: Mapping[str, Any]) -> genai_types.ModelInfo:
     return _model_info_cached(json.dumps(price_data_comparable(data), sort_keys=True))
 
 
-
 # ------------------------------------------------------------------- describing price models
 
 
@@ -205,7 +204,6 @@ def list_prices(info: genai_types.ModelInfo | None, *, at: dt.datetime) -> dict[
             value = value.base
         values[cls.column] = Decimal(str(value)) if value is not None else None
     return values
-
 
 
 def price_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, list]:

@@ -135,7 +135,6 @@ def _providers_from_module(content: bytes, path: Path) -> list[genai_types.Provi
     return providers
 
 
-
 # ------------------------------------------------------------------- what a sync writes for a model
 
 
