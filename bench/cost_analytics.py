@@ -223,9 +223,9 @@ def _time_scenarios(scenarios: list[tuple[str, str, bool]], secret: str, runs: i
             verdict = f"< {TARGET_MS:.0f} ms {'met' if ok else 'MISSED'}"
         print(f"{label:58} {min(timings):8.1f} {median:8.1f} {max(timings):8.1f}  {verdict}")
         if is_cost and path.endswith("costs"):
-            sources = body["sources"]
+            sources, totals = body["sources"], body["totals"]
             print(
-                f"{'':58} requests={body['totals']['requests']:,} cost=${body['totals']['cost_usd']:,.2f} "
+                f"{'':58} requests={totals['requests']:,} cost=${float(totals['cost_usd']):,.2f} "
                 f"rollup_days={sources['rollup_days']} raw_days={sources['raw_days']}"
             )
     return failures
