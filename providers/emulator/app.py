@@ -11,10 +11,10 @@ and be counted on its own (see `EmulatorServer.url_for`):
     /openai/v1/embeddings            /gemini/v1beta/models/{model}:batchEmbedContents | :embedContent
     /gemini/v1beta/models
 
-Any provider name works as the prefix; the protocol is recognised from the path and headers
-(`v1beta/...` is Gemini, `v1/messages` or an `anthropic-version` header is Anthropic, a name
-starting with "deepseek" or a path without `v1/` is DeepSeek, anything else OpenAI). The bare
-real paths (`/v1/chat/completions`, `/chat/completions`, `/v1/messages`, `/v1beta/...`) work too.
+Any provider name works as the prefix; the protocol is recognised from the name, path and headers
+by the entries the protocol modules of `wires/` declare (collected in `protocols.py`; e.g. `v1beta/...`
+is Gemini, and what no entry recognises is OpenAI). The bare real paths (`/v1/chat/completions`,
+`/chat/completions`, `/v1/messages`, `/v1beta/...`) work too.
 
 Beyond plain chat, each protocol answers the second batch of the reference fixtures
 deterministically (rules in `features.py`): function tools (the named tool, else every declared tool
@@ -70,7 +70,7 @@ from .content import REPORTED_PROMPT_TOKENS
 from .control import control_reply
 from .faults import NO_FAULT, Fault, FaultSpecError, parse_fault, split_model
 from .protocols import EMULATED_PROTOCOLS, emulated_kind
-from .wires import Operation, Reply, Wire
+from .wires.base import Operation, Reply, Wire
 
 FAULT_HEADER: Final = "x-emulator-fault"
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-goog-api-key"})

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .asgi import decode_json
 from .faults import FaultSpecError
-from .wires import Reply
+from .wires.base import Reply
 
 if TYPE_CHECKING:
     from .app import Emulator

@@ -21,9 +21,12 @@ import struct
 from typing import TYPE_CHECKING, Any, Final
 
 from .content import count_chars_tokens
+from .wires.base import Reply
 
 if TYPE_CHECKING:
-    from .wires import GeminiWire, OpenAIWire, Operation, Reply
+    from .wires.base import Operation
+    from .wires.gemini import GeminiWire
+    from .wires.openai import OpenAIWire
 
 # model -> (default dimensions, tokens per input); a dated or suffixed name matches its prefix.
 OPENAI_MODELS: Final[dict[str, tuple[int, int]]] = {
@@ -129,8 +132,6 @@ def openai_embeddings(wire: OpenAIWire, body: Any, model: str) -> Reply:
                 "embedding": encode_base64(values) if encoding == "base64" else values,
             }
         )
-    from .wires import Reply
-
     return Reply.json(
         {
             "object": "list",
@@ -189,8 +190,6 @@ def _gemini_one(wire: GeminiWire, request: Any, model: str, native: int, limit: 
 
 
 def gemini_embeddings(wire: GeminiWire, op: Operation, body: Any, model: str) -> Reply:
-    from .wires import Reply
-
     if not isinstance(body, dict):
         return wire.bad_request("Invalid JSON payload received.")
     spec = _spec(GEMINI_MODELS, model)

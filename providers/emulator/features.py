@@ -24,12 +24,6 @@ from typing import Any, Final, Literal
 
 # Not a credential: a fixed key that makes the emulator's signatures verifiable by anyone.
 SIGNING_KEY: Final = b"provider-emulator/reasoning-signatures/v1"
-# What each signature covers (the label is part of the signed bytes).
-ANTHROPIC_THINKING: Final = "anthropic-thinking"  # payload: the thinking block's text
-GEMINI_FUNCTION_CALL: Final = "gemini-function-call"  # payload: canonical JSON of {name, args}
-GEMINI_TEXT: Final = "gemini-text"  # payload: the answer text
-# The dummy signature some clients (pydantic-ai) send for calls Gemini did not make; the API accepts it.
-GEMINI_SKIP_SIGNATURE: Final = b"skip_thought_signature_validator"
 
 _ID_ALPHABET: Final = string.ascii_letters + string.digits
 _MAX_DEPTH: Final = 8  # recursion guard for self-referencing schemas ($ref cycles)

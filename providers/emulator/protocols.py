@@ -1,66 +1,46 @@
 """The protocols the emulator speaks, and how a request is recognised as one of them.
 
-One entry per wire (wires.py); the app dispatches through this table. A request's protocol comes
-from its provider-name prefix (`/<provider>/...`, a name starting with `name_prefix`), else from
-its path and headers; the last entry takes whatever nothing else recognised. The path under the
+Every protocol module of `providers.emulator.wires` declares its entry (`EMULATED`); this module
+collects them into the dispatch table, in their declared `order`. A request's protocol comes from
+its provider-name prefix (`/<provider>/...`, a name starting with `name_prefix`), else from its
+path and headers; the last entry takes whatever nothing else recognised. The path under the
 provider name is the real API's, as the adapter packages declare it (`adapters.protocols`).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from providers.adapters import protocols as adapter_protocols
 
-from .wires import AnthropicWire, DeepSeekWire, GeminiWire, OpenAIWire, Wire
+from . import wires
+from .emulated import EmulatedProtocol
 
 
-@dataclass(frozen=True, slots=True)
-class EmulatedProtocol:
-    """One wire and what recognises a request for it: a provider name starting with
-    `name_prefix`, a path starting with one of `path_prefixes` or equal to one of `paths`, a
-    header of `headers`, or (`bare_paths`) a real path without a provider name and without `v1/`.
-    `model` is a model the emulator answers in this protocol, for examples and tests."""
-
-    kind: str
-    wire: type[Wire]
-    model: str
-    name_prefix: str = ""
-    path_prefixes: tuple[str, ...] = ()
-    paths: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
-    bare_paths: bool = False
-
-    def recognises(self, *, name: str, bare: bool, rest: str, headers: Mapping[str, str]) -> bool:
-        return (
-            (bool(self.name_prefix) and name.startswith(self.name_prefix))
-            or rest.startswith(self.path_prefixes)
-            or rest in self.paths
-            or any(header in headers for header in self.headers)
-            or (self.bare_paths and bare and not rest.startswith("v1/"))
-        )
+def _emulated_protocols() -> tuple[EmulatedProtocol, ...]:
+    """Every protocol module's entry, in the order they are tried."""
+    found: dict[str, EmulatedProtocol] = {}
+    for info in pkgutil.iter_modules(wires.__path__):
+        module = importlib.import_module(f"{wires.__name__}.{info.name}")
+        protocol = getattr(module, "EMULATED", None)
+        if protocol is None:
+            continue
+        if protocol.kind in found:
+            raise ValueError(f"emulated protocol {protocol.kind!r} is declared twice")
+        found[protocol.kind] = protocol
+    ordered = sorted(found.values(), key=lambda protocol: protocol.order)
+    orders = [protocol.order for protocol in ordered]
+    # Equal orders would leave dispatch to the modules' names.
+    if len(set(orders)) != len(orders):
+        raise ValueError(f"emulated protocols share an order: {orders}")
+    return tuple(ordered)
 
 
 # In the order they are tried; the last one answers everything else.
-EMULATED_PROTOCOLS: Final[tuple[EmulatedProtocol, ...]] = (
-    EmulatedProtocol(
-        "gemini", GeminiWire, "gemini-2.5-flash", name_prefix="gemini", path_prefixes=("v1beta/",)
-    ),
-    EmulatedProtocol(
-        "anthropic",
-        AnthropicWire,
-        "claude-sonnet-4-6",
-        name_prefix="anthropic",
-        paths=("v1/messages",),
-        headers=("anthropic-version",),
-    ),
-    EmulatedProtocol("deepseek", DeepSeekWire, "deepseek-chat", name_prefix="deepseek", bare_paths=True),
-    # Any OpenAI-compatible server: only ever chosen by its kind (`base_url_for`, tests).
-    EmulatedProtocol("openai_compatible", OpenAIWire, "llama-3.1-8b-instruct"),
-    EmulatedProtocol("openai", OpenAIWire, "gpt-4.1-mini"),
-)
+EMULATED_PROTOCOLS: Final[tuple[EmulatedProtocol, ...]] = _emulated_protocols()
 DEFAULT_KIND: Final = EMULATED_PROTOCOLS[-1].kind
 
 
@@ -79,7 +59,8 @@ def emulated_model(kind: str) -> str:
 
 
 def kind_for_provider(provider: str) -> str:
-    """Guess the protocol from a provider name (deepseek*, anthropic*, gemini*, else OpenAI)."""
+    """Guess the protocol from a provider name: the first entry whose `name_prefix` starts it, else the
+    default."""
     name = provider.lower()
     for protocol in EMULATED_PROTOCOLS:
         if protocol.name_prefix and name.startswith(protocol.name_prefix):
