@@ -23,7 +23,6 @@ _HANG_LIMIT_S: Final = 600.0
 INVALID_JSON: Final = object()
 
 
-
 def split_path(path: str) -> tuple[str | None, str]:
     stripped = path.strip("/")
     first, _, rest = stripped.partition("/")

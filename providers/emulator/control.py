@@ -35,9 +35,7 @@ def control_reply(
     if route == "faults" and method == "POST":
         data = decode_json(raw)
         if not isinstance(data, dict) or not isinstance(data.get("provider"), str):
-            return Reply.json(
-                {"error": 'expected {"provider": str, "fault": str, "count": int|null}'}, 400
-            )
+            return Reply.json({"error": 'expected {"provider": str, "fault": str, "count": int|null}'}, 400)
         count = data.get("count")
         if count is not None and not isinstance(count, int):
             return Reply.json({"error": "count must be an integer or null"}, 400)
