@@ -19,19 +19,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from providers.adapters.protocols import provider_kind_choices
+from providers.adapters.protocols import protocol_for, provider_kind_choices
 from providers.admin_live import figures_for, live_cell
 from providers.models import Provider
-
-# The adapters' dialects, named for people.
-DIALECT_LABELS = {
-    "openai": "OpenAI",
-    "openai_compatible": "OpenAI-compatible",
-    "deepseek": "DeepSeek",
-    "anthropic": "Anthropic",
-    "gemini": "Google Gemini",
-}
-
 
 # ------------------------------------------------------------------------------- protocol, kind
 
@@ -52,7 +42,13 @@ def kind_label(provider: Provider) -> str:
     dialect = provider_dialect(provider)
     if dialect == provider.kind:
         return stored
-    return f"{DIALECT_LABELS.get(dialect, dialect)} ({stored} protocol)"
+    return f"{dialect_label(dialect)} ({stored} protocol)"
+
+
+def dialect_label(dialect: str) -> str:
+    """A protocol's name for people, as its adapter package declares it."""
+    protocol = protocol_for(dialect)
+    return protocol.label if protocol else dialect
 
 
 class ProviderOperationsMixin:
@@ -75,8 +71,7 @@ class ProviderOperationsMixin:
         if obj is None or not obj.pk:
             return "-"
         dialect = provider_dialect(obj)
-        label = DIALECT_LABELS.get(dialect, dialect)
-        return f"{label} (adapter dialect {dialect!r}, from the kind, name and host)"
+        return f"{dialect_label(dialect)} (adapter dialect {dialect!r}, from the kind, name and host)"
 
     @admin.display(description="health")
     def health(self, obj: Provider):

@@ -22,13 +22,14 @@ from genai_prices import __version__ as GENAI_PRICES_VERSION
 from genai_prices import types as genai_types
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 
+from providers.adapters.protocols import protocol_for
 from providers.price_classes import PRICE_COLUMNS, SOURCE_CATALOGUE, SOURCE_ENV, SOURCE_GENAI
 from providers.price_data import list_prices, model_price_data, provider_raw, providers_from_raw
 
 PER_MILLION = Decimal(1_000_000)
-# Our provider names -> genai-prices provider ids, where they differ; then by protocol kind.
+# Our provider names -> genai-prices provider ids, where they differ; then the protocol's own
+# (`Protocol.prices_provider`, as each adapter package declares it).
 GENAI_PRICES_PROVIDER_IDS = {"google": "google", "gemini": "google"}
-KIND_PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "google"}
 
 
 @dataclass
@@ -50,8 +51,9 @@ class PriceSource:
     def find(self, *, provider_name: str, kind: str, model_name: str) -> genai_types.ModelInfo | None:
         """The model's genai-prices entry under the provider's id (or its protocol's), or None."""
         ids = [GENAI_PRICES_PROVIDER_IDS.get(provider_name, provider_name)]
-        if kind in KIND_PROVIDER_IDS and KIND_PROVIDER_IDS[kind] not in ids:
-            ids.append(KIND_PROVIDER_IDS[kind])
+        protocol = protocol_for(kind)
+        if protocol is not None and protocol.prices_provider and protocol.prices_provider not in ids:
+            ids.append(protocol.prices_provider)
         for provider_id in ids:
             try:
                 _provider, info = self.snapshot.find_provider_model(model_name, None, provider_id, None)

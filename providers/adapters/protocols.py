@@ -23,14 +23,17 @@ class Protocol:
 
     `adapter` names the adapter class within the declaring package ("module:Class"); `base_path`
     is the path the real API serves under its host ("/v1", "" for none), which an SDK expects at
-    the end of a base URL. A dialect (`stored=False`) is not a `Provider.kind` of its own: a
-    provider of kind `dialect_of` is taken for it by its name or by its base URL's host.
+    the end of a base URL. `prices_provider` is the genai-prices provider id whose default prices
+    apply to this protocol's models when the provider's own name finds none ("" for none). A
+    dialect (`stored=False`) is not a `Provider.kind` of its own: a provider of kind `dialect_of`
+    is taken for it by its name or by its base URL's host.
     """
 
     kind: str
     label: str
     adapter: str
     base_path: str
+    prices_provider: str = ""
     stored: bool = True
     dialect_of: str = ""
     dialect_names: tuple[str, ...] = ()

@@ -7,4 +7,12 @@ SDK (see `protocols`).
 
 from ..protocols import Protocol
 
-PROTOCOLS = (Protocol(kind="anthropic", label="Anthropic", adapter="adapter:AnthropicAdapter", base_path=""),)
+PROTOCOLS = (
+    Protocol(
+        kind="anthropic",
+        label="Anthropic",
+        adapter="adapter:AnthropicAdapter",
+        base_path="",
+        prices_provider="anthropic",
+    ),
+)

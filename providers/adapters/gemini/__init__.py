@@ -7,5 +7,11 @@ streamed answers. The declaration below is read without importing the adapter (s
 from ..protocols import Protocol
 
 PROTOCOLS = (
-    Protocol(kind="gemini", label="Google Gemini", adapter="adapter:GeminiAdapter", base_path="/v1beta"),
+    Protocol(
+        kind="gemini",
+        label="Google Gemini",
+        adapter="adapter:GeminiAdapter",
+        base_path="/v1beta",
+        prices_provider="google",
+    ),
 )

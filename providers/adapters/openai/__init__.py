@@ -7,7 +7,13 @@ streamed answers. The declarations below are read without importing the SDK (see
 from ..protocols import Protocol
 
 PROTOCOLS = (
-    Protocol(kind="openai", label="OpenAI", adapter="adapter:OpenAIAdapter", base_path="/v1"),
+    Protocol(
+        kind="openai",
+        label="OpenAI",
+        adapter="adapter:OpenAIAdapter",
+        base_path="/v1",
+        prices_provider="openai",
+    ),
     Protocol(
         kind="openai_compatible",
         label="OpenAI-compatible",
