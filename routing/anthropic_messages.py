@@ -49,7 +49,7 @@ TOKEN_COUNT_SOURCE_HEADER = "X-Token-Count-Source"
 
 
 class MessagesInputSerializer(serializers.Serializer):
-    """The documented request (validation is `routing.doors.anthropic_messages`, which refuses any
+    """The documented request (validation is `routing.doors.anthropic_messages.request`, which refuses any
     field it does not know)."""
 
     model = serializers.CharField(

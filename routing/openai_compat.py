@@ -40,7 +40,7 @@ from routing.streams import CompletionStream
 
 
 class ChatCompletionInputSerializer(serializers.Serializer):
-    """The documented request (validation is `routing.doors.openai_chat.chat_request_parse`, which
+    """The documented request (validation is `routing.doors.openai_chat.request.chat_request_parse`, which
     refuses any field it does not know)."""
 
     model = serializers.CharField(

@@ -37,8 +37,9 @@ from routing.streams import CompletionStream
 
 
 class ResponseCreateSerializer(serializers.Serializer):
-    """The documented request (validation is `routing.doors.openai_responses.responses_request_parse`,
-    which refuses any field it does not know or does not carry)."""
+    """The documented request (validation is
+    `routing.doors.openai_responses.request.responses_request_parse`, which refuses any field it does
+    not know or does not carry)."""
 
     model = serializers.CharField(
         help_text="A catalogue model or alias; `provider/model` pins the request to that provider."
