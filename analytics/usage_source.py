@@ -37,11 +37,8 @@ def day_start(day: date) -> datetime:
 _BILLED = ~Q(status=UsageStatus.CACHE_HIT)
 _HIT = Q(status=UsageStatus.CACHE_HIT)
 # Aliased (`sum_...`): an aggregate may not take the name of a rollup column.
-_ROLLUP_FIGURES = {
-    "sum_requests": Sum("requests"),
-    "sum_errors": Sum("requests", filter=Q(status=UsageStatus.ERROR)),
-    "sum_cache_hits": Sum("requests", filter=_HIT),
-    "sum_failovers": Sum("failovers"),
+# Tokens and cost sum the same columns in rollups and raw records; only the counts differ.
+_TOKEN_FIGURES = {
     "sum_prompt_tokens": Sum("prompt_tokens", filter=_BILLED),
     "sum_completion_tokens": Sum("completion_tokens", filter=_BILLED),
     "sum_cached_tokens": Sum("cached_tokens", filter=_BILLED),
@@ -52,20 +49,19 @@ _ROLLUP_FIGURES = {
     "sum_hit_cached_tokens": Sum("cached_tokens", filter=_HIT),
     "sum_cost_usd": Sum("cost_usd"),
 }
+_ROLLUP_FIGURES = {
+    "sum_requests": Sum("requests"),
+    "sum_errors": Sum("requests", filter=Q(status=UsageStatus.ERROR)),
+    "sum_cache_hits": Sum("requests", filter=_HIT),
+    "sum_failovers": Sum("failovers"),
+    **_TOKEN_FIGURES,
+}
 _RAW_FIGURES = {
     "sum_requests": Count("id"),
     "sum_errors": Count("id", filter=Q(status=UsageStatus.ERROR)),
     "sum_cache_hits": Count("id", filter=_HIT),
     "sum_failovers": Count("id", filter=Q(attempts__gt=1)),
-    "sum_prompt_tokens": Sum("prompt_tokens", filter=_BILLED),
-    "sum_completion_tokens": Sum("completion_tokens", filter=_BILLED),
-    "sum_cached_tokens": Sum("cached_tokens", filter=_BILLED),
-    "sum_cache_write_tokens": Sum("cache_write_tokens", filter=_BILLED),
-    "sum_reasoning_tokens": Sum("reasoning_tokens", filter=_BILLED),
-    "sum_hit_prompt_tokens": Sum("prompt_tokens", filter=_HIT),
-    "sum_hit_completion_tokens": Sum("completion_tokens", filter=_HIT),
-    "sum_hit_cached_tokens": Sum("cached_tokens", filter=_HIT),
-    "sum_cost_usd": Sum("cost_usd"),
+    **_TOKEN_FIGURES,
 }
 # The figures a grouping sums, by name.
 SUMMED = tuple(name.removeprefix("sum_") for name in _ROLLUP_FIGURES)
